@@ -1,0 +1,3 @@
+from pytest_flaggems_import.cli import main
+
+raise SystemExit(main())

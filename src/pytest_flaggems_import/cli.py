@@ -1,0 +1,187 @@
+"""``flaggems-import``: validate, select and import without a test run (SPEC §6).
+
+An argparse front end over ``core`` and ``importer``; the options shared with the plugin come
+from ``core.settings.OPTIONS``. ``main()`` returns an ``ExitStatus`` and never raises for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from pytest_flaggems_import import __version__
+from pytest_flaggems_import.core import formats, jsonio, reports, selection
+from pytest_flaggems_import.core.settings import BY_NAME, make_rules
+from pytest_flaggems_import.errors import ExitStatus, FlaggemsError, InputError, InputErrors, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(ExitStatus.USAGE)
+
+
+def _add_shared(sub: argparse.ArgumentParser, *names: str) -> None:
+    for name in names:
+        option = BY_NAME[name]
+        flag = "--" + name.replace("_", "-")
+        sub.add_argument(flag, dest=name, default=None, help=option.help)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="flaggems-import", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subs = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    val = subs.add_parser("validate", help="Check files against the published schemas.")
+    val.add_argument("paths", nargs="+", type=Path, help="Files or folders (folders: every *.json).")
+    val.add_argument("--kind", choices=formats.KINDS, help="Kind of every file. Default: detected.")
+
+    sel = subs.add_parser("select", help="Apply the selection rules to perf files.")
+    _add_shared(sel, "batch", "your_data", "flaggems_data", "threshold", "aggregate")
+    sel.add_argument("--output", required=True, type=Path,
+                     help="selected_batchN.json, or a folder for both batches (needed with --batch auto).")
+    sel.add_argument("--quiet", action="store_true", help="Print nothing but errors.")
+    sel.add_argument("--json", action="store_true", help="Print the decisions as JSON on stdout.")
+
+    imp = subs.add_parser("import", help="Import selected operators into a FlagGems checkout.")
+    imp.add_argument("--selected", required=True, type=Path, nargs="+", help="selected_batchN.json file(s).")
+    imp.add_argument("--ops-dir", required=True, type=Path, help="Folder of operator JSON files.")
+    imp.add_argument("--flaggems-root", required=True, type=Path, help="Checkout holding src/flag_gems or flag_gems.")
+    _add_shared(imp, "layout")
+    imp.add_argument("--dry-run", action="store_true", help="Show the diff; write nothing.")
+    imp.add_argument("--force", action="store_true", help="Overwrite operators whose code differs.")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(_COMMANDS[args.command](args))
+    except InputErrors as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+    except (InputError, UsageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    except FlaggemsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return ExitStatus.FAILED
+    return ExitStatus.USAGE
+
+
+def _json_files(paths: Sequence[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*.json") if p.is_file())
+        else:
+            files.append(path)
+    return files
+
+
+def cmd_validate(args: argparse.Namespace) -> ExitStatus:
+    problems: list[InputError] = []
+    files = _json_files(args.paths)
+    for path in files:
+        try:
+            data = jsonio.read_json(path)
+        except InputError as exc:
+            problems.append(exc)
+            continue
+        kind = args.kind or formats.detect_kind(path, data)
+        if kind is None:
+            problems.append(InputError(path, "$", "cannot tell what kind of file this is; give --kind"))
+            continue
+        found = formats.validate(kind, data, path)
+        problems += found
+        if not found and kind == "operator":
+            for warning in formats.operator_warnings(formats.operator_from_data(data, path)):
+                print(f"warning: {warning}", file=sys.stderr)
+        print(f"{'ok  ' if not found else 'FAIL'} {path} ({kind})")
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    print(f"{len(files)} files checked, {len(problems)} problems")
+    return ExitStatus.USAGE if problems else ExitStatus.OK
+
+
+def _load_tables(args: argparse.Namespace) -> tuple[formats.PerfTable, formats.PerfTable | None]:
+    if args.your_data is None:
+        raise UsageError("select needs --your-data F")
+    errors: list[InputError] = []
+    tables: list[formats.PerfTable | None] = []
+    for path, kind in ((args.your_data, "your_perf"), (args.flaggems_data, "flaggems_perf")):
+        if path is None:
+            tables.append(None)
+            continue
+        try:
+            tables.append(formats.load_perf(path, kind))
+        except InputErrors as exc:
+            errors += exc.problems
+        except InputError as exc:
+            errors.append(exc)
+    if errors:
+        raise InputErrors(errors)
+    return tables[0], tables[1]  # type: ignore[return-value]
+
+
+def _outputs(output: Path, batch: str | None) -> dict[int, Path]:
+    as_folder = output.is_dir() or str(output).endswith(("/", "\\")) or batch == "auto"
+    if as_folder:
+        return {b: output / f"selected_batch{b}.json" for b in (1, 2)}
+    if batch not in ("1", "2"):
+        raise UsageError("--output names one file; with --batch auto give a folder")
+    return {int(batch): output}
+
+
+def cmd_select(args: argparse.Namespace) -> ExitStatus:
+    if args.batch is None:
+        raise UsageError("select needs --batch 1, 2 or auto")
+    batch = BY_NAME["batch"].parse(args.batch)
+    threshold = BY_NAME["threshold"].parse(args.threshold) if args.threshold else None
+    rules = make_rules(batch, threshold, BY_NAME["aggregate"].parse(args.aggregate or "mean"))
+    outputs = _outputs(args.output, batch)
+    your, flaggems = _load_tables(args)
+    decisions = selection.select(your, flaggems, rules)
+    provenance = {
+        "tool": f"pytest-flaggems-import {__version__}",
+        "your_data": str(args.your_data),
+        "flaggems_data": str(args.flaggems_data) if args.flaggems_data else None,
+        "measured_by": "perf files (not re-measured)",
+    }
+    for batch_no, path in outputs.items():
+        data = reports.selected_file(decisions, batch_no, rules, provenance)
+        jsonio.write_json(path, jsonio.rounded(data))
+    if args.json:
+        print(json.dumps(jsonio.rounded([_decision_json(d) for d in decisions]), indent=2))
+    elif not args.quiet:
+        print("\n".join(reports.summary_lines(decisions, rules)))
+        print("wrote " + ", ".join(str(p) for p in outputs.values()))
+    return ExitStatus.OK
+
+
+def _decision_json(d: selection.Decision) -> dict:
+    return {
+        "op": d.op, "batch": d.batch, "selected": d.selected, "reason": d.reason,
+        "avg_speedup_vs_flaggems": d.avg_speedup_vs_flaggems, "avg_relative_to_cuda": d.avg_relative_to_cuda,
+        "configs": len(d.configs), "unmatched": len(d.unmatched),
+    }  # fmt: skip
+
+
+def cmd_import(args: argparse.Namespace) -> ExitStatus:
+    from pytest_flaggems_import.importer import run_import
+
+    return run_import(
+        selected=args.selected,
+        ops_dir=args.ops_dir,
+        root=args.flaggems_root,
+        layout=BY_NAME["layout"].parse(args.layout or "auto"),
+        dry_run=args.dry_run,
+        force=args.force,
+    )
+
+
+_COMMANDS = {"validate": cmd_validate, "select": cmd_select, "import": cmd_import}

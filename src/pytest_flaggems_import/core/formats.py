@@ -1,0 +1,267 @@
+"""Load and validate the input files (SPEC §2) into frozen dataclasses.
+
+Validation runs in two passes: the published JSON Schema (``schema/*.json``), then the checks a
+schema cannot express (finite times, canonical dtypes, duplicate configurations). Every problem
+is an ``InputError`` naming the file and the JSON path; all problems of a file are reported at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Literal
+
+import jsonschema
+
+from pytest_flaggems_import.core.dtypes import canonical_dtype
+from pytest_flaggems_import.core.jsonio import read_json
+from pytest_flaggems_import.core.names import OpName, parse_op_name
+from pytest_flaggems_import.errors import InputError, InputErrors
+
+Kind = Literal["operator", "your_perf", "flaggems_perf", "selected", "metadata"]
+KINDS: tuple[Kind, ...] = ("operator", "your_perf", "flaggems_perf", "selected", "metadata")
+PerfKind = Literal["your_perf", "flaggems_perf"]
+TIME_KEY = {"your_perf": "your_time", "flaggems_perf": "flaggems_time"}
+STANDARD_NAMES = {
+    "your_perf_data.json": "your_perf",
+    "flaggems_perf_data.json": "flaggems_perf",
+    "_metadata.json": "metadata",
+}
+
+
+@dataclass(frozen=True)
+class OperatorSpec:
+    """One operator file, validated."""
+
+    name: OpName
+    code: str
+    path: Path
+    test_func: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, int] | None = None
+    category: str | None = None  # as declared; plugin infers one when absent
+    entry: str = ""
+    folder_batch: int | None = None  # from a batch1/ or batch2/ folder
+
+    @property
+    def op(self) -> str:
+        """The short name perf files and selected files use (``gelu``, ``add.Tensor``)."""
+        return self.name.short
+
+
+@dataclass(frozen=True)
+class PerfConfig:
+    """One measured configuration. ``time_ms`` is ``your_time`` or ``flaggems_time``."""
+
+    shape: tuple[int, ...]
+    dtype: str  # canonical
+    time_ms: float
+    cuda_time_ms: float
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def key(self) -> tuple[tuple[int, ...], str]:
+        return (self.shape, self.dtype)
+
+
+PerfTable = dict[str, tuple[PerfConfig, ...]]
+
+
+@functools.cache
+def schema(kind: Kind) -> dict[str, Any]:
+    text = resources.files(__package__).joinpath("schema", f"{kind}.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def json_path(parts: Iterable[Any]) -> str:
+    """``["gelu", "configs", 3, "dtype"]`` → ``$.gelu.configs[3].dtype``."""
+    out = "$"
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif str(part).isidentifier():
+            out += f".{part}"
+        else:
+            out += f"[{json.dumps(part)}]"
+    return out
+
+
+def detect_kind(path: str | Path, data: Any) -> Kind | None:
+    """Guess the kind of a file from its standard name, else from its content."""
+    name = Path(path).name
+    if name in STANDARD_NAMES:
+        return STANDARD_NAMES[name]  # type: ignore[return-value]
+    if name.startswith("selected_batch"):
+        return "selected"
+    if not isinstance(data, dict):
+        return None
+    if "op_name" in data or "code" in data:
+        return "operator"
+    if "operators" in data and "batch" in data:
+        return "selected"
+    if "ops" in data and "version" in data:
+        return "metadata"
+    for entry in data.values():
+        configs = entry.get("configs") if isinstance(entry, dict) else None
+        if isinstance(configs, list) and configs and isinstance(configs[0], dict):
+            if "flaggems_time" in configs[0]:
+                return "flaggems_perf"
+            if "your_time" in configs[0]:
+                return "your_perf"
+    return None
+
+
+def schema_errors(kind: Kind, data: Any, path: str | Path) -> list[InputError]:
+    validator = jsonschema.Draft202012Validator(schema(kind))
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    return [InputError(path, json_path(e.absolute_path), _explain(e)) for e in errors]
+
+
+def _explain(error: jsonschema.ValidationError) -> str:
+    if error.validator == "required":
+        return f"{error.message}" if "required" in error.message else f"missing key: {error.message}"
+    if error.validator == "exclusiveMinimum":
+        return f"expected a number > {error.validator_value} (milliseconds), got {error.instance!r}"
+    if error.validator == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return f"expected {expected}, got {type(error.instance).__name__} {error.instance!r}"
+    return error.message
+
+
+def validate(kind: Kind, data: Any, path: str | Path) -> list[InputError]:
+    """Every problem of one file: schema first, then the semantic checks of that kind."""
+    if kind in TIME_KEY:
+        # Infinity/NaN parse in Python's json; report them as such rather than as schema noise.
+        bad_numbers = _non_finite_times(data, path, TIME_KEY[kind])
+        if bad_numbers:
+            return bad_numbers
+    problems = schema_errors(kind, data, path)
+    if problems:
+        return problems
+    if kind in TIME_KEY:
+        return _perf_problems(data, path)
+    if kind == "operator":
+        try:
+            parse_op_name(data["op_name"])
+        except ValueError as exc:
+            return [InputError(path, "$.op_name", str(exc))]
+    return []
+
+
+def _non_finite_times(data: Any, path: str | Path, time_key: str) -> list[InputError]:
+    problems = []
+    if not isinstance(data, dict):
+        return problems
+    for op, entry in data.items():
+        configs = entry.get("configs") if isinstance(entry, dict) else None
+        for i, cfg in enumerate(configs if isinstance(configs, list) else []):
+            for key in (time_key, "cuda_time"):
+                value = cfg.get(key) if isinstance(cfg, dict) else None
+                if isinstance(value, float) and not math.isfinite(value):
+                    where = json_path([op, "configs", i, key])
+                    problems.append(InputError(path, where, f"expected a finite number > 0, got {value}"))
+    return problems
+
+
+def _perf_problems(data: dict[str, Any], path: str | Path) -> list[InputError]:
+    problems = []
+    for op, entry in data.items():
+        seen: dict[tuple[tuple[int, ...], str], int] = {}
+        for i, cfg in enumerate(entry["configs"]):
+            try:
+                dtype = canonical_dtype(cfg["dtype"])
+            except ValueError as exc:
+                problems.append(InputError(path, json_path([op, "configs", i, "dtype"]), str(exc)))
+                continue
+            key = (tuple(cfg["shape"]), dtype)
+            if key in seen:
+                where = json_path([op, "configs", i])
+                msg = f"duplicate configuration shape={list(key[0])} dtype={dtype} (first at configs[{seen[key]}])"
+                problems.append(InputError(path, where, msg))
+            seen.setdefault(key, i)
+    return problems
+
+
+def load_checked(path: str | Path, kind: Kind) -> Any:
+    """Read a file and raise ``InputErrors`` listing all its problems, if any."""
+    data = read_json(path)
+    problems = validate(kind, data, path)
+    if problems:
+        raise InputErrors(problems)
+    return data
+
+
+def folder_batch(path: Path) -> int | None:
+    for parent in path.parents:
+        if parent.name in ("batch1", "batch2"):
+            return int(parent.name[-1])
+    return None
+
+
+def operator_from_data(data: dict[str, Any], path: str | Path) -> OperatorSpec:
+    """Build an ``OperatorSpec`` from already validated data."""
+    path = Path(path)
+    name = parse_op_name(data["op_name"])
+    return OperatorSpec(
+        name=name,
+        code=data["code"],
+        path=path,
+        test_func=data.get("test_func") or None,
+        params=dict(data.get("params") or {}),
+        info=data.get("info"),
+        category=data.get("category"),
+        entry=data.get("entry") or name.entry,
+        folder_batch=folder_batch(path),
+    )
+
+
+def load_operator(path: str | Path) -> OperatorSpec:
+    return operator_from_data(load_checked(path, "operator"), path)
+
+
+def perf_from_data(data: dict[str, Any], kind: PerfKind) -> PerfTable:
+    time_key = TIME_KEY[kind]
+    known = {"shape", "dtype", time_key, "cuda_time"}
+    return {
+        op: tuple(
+            PerfConfig(
+                shape=tuple(cfg["shape"]),
+                dtype=canonical_dtype(cfg["dtype"]),
+                time_ms=float(cfg[time_key]),
+                cuda_time_ms=float(cfg["cuda_time"]),
+                extra={k: v for k, v in cfg.items() if k not in known},
+            )
+            for cfg in entry["configs"]
+        )
+        for op, entry in data.items()
+    }
+
+
+def load_perf(path: str | Path, kind: PerfKind) -> PerfTable:
+    return perf_from_data(load_checked(path, kind), kind)
+
+
+def operator_warnings(spec: OperatorSpec) -> list[str]:
+    """Things worth a warning but not an error: a file named after another operator."""
+    stem = spec.path.stem
+    if stem not in (spec.name.base, spec.name.entry, spec.name.short):
+        return [f"{spec.path}: file name {stem!r} does not match op_name {spec.name.qualified!r}"]
+    return []
+
+
+def cross_warnings(ops: Iterable[str], your: PerfTable | None, flaggems: PerfTable | None) -> list[str]:
+    """Operators without perf data and perf entries without an operator file."""
+    ops = set(ops)
+    warnings = []
+    if your is not None:
+        warnings += [f"your_perf_data: {op!r} has no operator file" for op in sorted(set(your) - ops)]
+        warnings += [f"operator {op!r} has no entry in your_perf_data" for op in sorted(ops - set(your))]
+    if your is not None and flaggems is not None:
+        only_fg = sorted(set(flaggems) - set(your))
+        warnings += [f"flaggems_perf_data: {op!r} is not in your_perf_data" for op in only_fg]
+    return warnings

@@ -1,0 +1,100 @@
+"""Decisions → the ``selected_batchN.json`` dict (SPEC §4), terminal lines and Markdown.
+
+Values stay unrounded here; ``jsonio.rounded`` rounds them when a file is written.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from pytest_flaggems_import.core.selection import CRITERION, ConfigMetrics, Decision, Rules
+
+
+def config_dict(m: ConfigMetrics) -> dict[str, Any]:
+    return {
+        "shape": list(m.shape),
+        "dtype": m.dtype,
+        "your_time": m.your_time,
+        "cuda_time": m.cuda_time,
+        "flaggems_time": m.flaggems_time,
+        "speedup_vs_flaggems": m.speedup_vs_flaggems,
+        "relative_to_cuda": m.relative_to_cuda,
+        **m.extra,
+    }
+
+
+def selected_file(
+    decisions: Iterable[Decision], batch: int, rules: Rules, provenance: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The seed's ``selected_batchN.json`` shape, with the extra keys SPEC §4 encourages."""
+    mine = [d for d in decisions if d.batch == batch]
+    chosen = sorted((d for d in mine if d.selected), key=lambda d: (-d.score, d.op))
+    operators = {
+        d.op: {
+            "avg_speedup_vs_flaggems": d.avg_speedup_vs_flaggems,
+            "avg_relative_to_cuda": d.avg_relative_to_cuda,
+            "configs": [config_dict(m) for m in d.configs],
+        }
+        for d in chosen
+    }
+    return {
+        "batch": batch,
+        "threshold": rules.thresholds[batch],
+        "criterion": CRITERION[batch],
+        "total_operators": len(operators),
+        "total_configs": sum(len(d.configs) for d in chosen),
+        "operators": operators,
+        "aggregate": rules.aggregate,
+        "rejected": {d.op: d.reason for d in sorted(mine, key=lambda d: d.op) if not d.selected},
+        "unmatched_configs": {
+            d.op: [{"shape": list(c.shape), "dtype": c.dtype} for c in d.unmatched]
+            for d in mine
+            if d.unmatched
+        },
+        "provenance": dict(provenance or {}),
+    }
+
+
+def _metric(d: Decision) -> str:
+    if d.batch == 1 and d.avg_speedup_vs_flaggems is not None:
+        return f"{d.avg_speedup_vs_flaggems:.3f}x vs FlagGems"
+    if d.avg_relative_to_cuda is not None:
+        return f"{d.avg_relative_to_cuda:.3f} of CUDA time"
+    return "-"
+
+
+def summary_lines(decisions: Iterable[Decision], rules: Rules, *, limit: int = 20) -> list[str]:
+    """Human summary: per batch, selected/total, then each operator with its metric or reason."""
+    decisions = list(decisions)
+    lines = []
+    for batch in (1, 2):
+        mine = [d for d in decisions if d.batch == batch]
+        if not mine:
+            continue
+        chosen = [d for d in mine if d.selected]
+        op = ">=" if batch == 1 else "<="
+        lines.append(
+            f"batch {batch}: {len(chosen)} of {len(mine)} selected "
+            f"({CRITERION[batch]} {op} {rules.thresholds[batch]:g}, {rules.aggregate} over configs)"
+        )
+        shown = mine if limit <= 0 else mine[:limit]
+        for d in shown:
+            mark = "+" if d.selected else "-"
+            detail = f"{len(d.configs)} configs" if d.selected else d.reason
+            lines.append(f"  {mark} {d.op:<24} {_metric(d):<24} {detail}")
+        if len(shown) < len(mine):
+            lines.append(f"  ... {len(mine) - len(shown)} more (see the selected files' 'rejected' key)")
+    return lines
+
+
+def markdown_table(decisions: Iterable[Decision]) -> str:
+    rows = [
+        "| op | batch | decision | speedup vs FlagGems | time / CUDA | configs | reason |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for d in decisions:
+        speed = f"{d.avg_speedup_vs_flaggems:.3f}x" if d.avg_speedup_vs_flaggems is not None else "-"
+        rel = f"{d.avg_relative_to_cuda:.3f}" if d.avg_relative_to_cuda is not None else "-"
+        verdict = "selected" if d.selected else "rejected"
+        rows.append(f"| `{d.op}` | {d.batch} | {verdict} | {speed} | {rel} | {len(d.configs)} | {d.reason} |")
+    return "\n".join(rows) + "\n"

@@ -1,0 +1,176 @@
+"""The option table shared by the pytest plugin and the command line, and ``resolve()``.
+
+Each ``Option`` gives the flag, the ini key, the default, a parser and the help text; the plugin
+and the CLI loop over ``OPTIONS`` so the two front ends cannot drift apart (STYLE §3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from pytest_flaggems_import.core.selection import AGGREGATES, DEFAULT_THRESHOLD, Rules
+from pytest_flaggems_import.errors import UsageError
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = str(text).strip()
+        if value not in allowed:
+            raise UsageError(f"expected one of {', '.join(allowed)}, got {value!r}")
+        return value
+
+    parse.__name__ = "choice"
+    return parse
+
+
+def parse_bool(text: Any) -> bool:
+    if isinstance(text, bool):
+        return text
+    value = str(text).strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise UsageError(f"expected true or false, got {text!r}")
+
+
+def parse_positive(text: Any) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise UsageError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise UsageError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def parse_threshold(text: Any) -> tuple[float, ...]:
+    """``1.5`` (one batch) or ``1.3,1.25`` (batch 1 and batch 2, for ``auto`` runs)."""
+    parts = [p for p in str(text).split(",") if p.strip()]
+    if len(parts) not in (1, 2):
+        raise UsageError(f"expected T or T1,T2, got {text!r}")
+    return tuple(parse_positive(p) for p in parts)
+
+
+def parse_paths(text: Any) -> tuple[Path, ...]:
+    if isinstance(text, (list, tuple)):
+        return tuple(Path(p) for p in text)
+    return tuple(Path(p) for p in str(text).split() if p)
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # settings field; flag is --flaggems-<name with dashes>
+    default: Any
+    parse: Callable[[Any], Any]
+    help: str
+    cli: bool = False  # also an option of `flaggems-import select/import`
+    is_flag: bool = False
+
+    @property
+    def flag(self) -> str:
+        return "--flaggems-" + self.name.replace("_", "-")
+
+    @property
+    def ini(self) -> str:
+        return "flaggems_" + self.name
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("ops", (), parse_paths, "Folder(s) of operator JSON files to collect. Default: none (plugin off)."),
+    Option("your_data", None, Path, "your_perf_data.json. Default: the file of that name beside the ops folder.", cli=True),
+    Option("flaggems_data", None, Path, "flaggems_perf_data.json. Default: the file of that name beside the ops folder.", cli=True),
+    Option("batch", None, _choice("1", "2", "auto"), "Batch to select: 1, 2 or auto. Default: batchN/ folders, else auto.", cli=True),
+    Option("threshold", None, parse_threshold, "Selection threshold: T, or T1,T2 for both batches. Default: 1.30 (batch 1), 1.25 (batch 2).", cli=True),
+    Option("aggregate", "mean", _choice(*AGGREGATES), "How configs are aggregated: mean, geomean, median or worst. Default: mean.", cli=True),
+    Option("report_dir", None, Path, "Write selected_batch1.json, selected_batch2.json and session.json here. Default: no files."),
+    Option("allow_untested", False, parse_bool, "Let operators without tests be selected. Default: off.", is_flag=True),
+    Option("device", "auto", _choice("auto", "cuda", "cpu"), "Where operators run: cuda, cpu (Triton interpreter) or auto. Default: auto."),
+    Option("timeout", 300.0, parse_positive, "Seconds one operator test may run before it fails as hung. Default: 300."),
+    Option("bench", False, parse_bool, "Re-measure passing operators against torch and FlagGems. Default: off.", is_flag=True),
+    Option("bench_metric", "kernel", _choice("kernel", "cudagraph", "operator"), "Timing that decides: kernel (do_bench), cudagraph or operator. Default: kernel."),
+    Option("bench_shapes", None, str, "Benchmark shapes when no perf file gives them, e.g. '1024x1024,4096x4096'. Default: per category."),
+    Option("bench_dtypes", "float16,float32,bfloat16", str, "Benchmark dtypes when no perf file gives them. Default: float16,float32,bfloat16."),
+    Option("allow_cpu_timings", False, parse_bool, "Let timings measured on the CPU decide a selection. Default: off.", is_flag=True),
+    Option("regen", None, Path, "Write regenerated your_perf_data.json and flaggems_perf_data.json here. Default: no files."),
+    Option("import", None, Path, "After selection, import the selected operators into this FlagGems checkout. Default: no import."),
+    Option("layout", "auto", _choice("auto", "generated", "experimental_ops"), "Target layout in the checkout. Default: auto (detected).", cli=True),
+    Option("dry_run", False, parse_bool, "With --flaggems-import: show the diff, write nothing. Default: off.", is_flag=True),
+    Option("force", False, parse_bool, "With --flaggems-import: overwrite operators whose code differs. Default: off.", is_flag=True),
+)
+BY_NAME = {o.name: o for o in OPTIONS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    ops: tuple[Path, ...] = ()
+    your_data: Path | None = None
+    flaggems_data: Path | None = None
+    batch: str | None = None
+    threshold: tuple[float, ...] | None = None
+    aggregate: str = "mean"
+    report_dir: Path | None = None
+    allow_untested: bool = False
+    device: str = "auto"
+    timeout: float = 300.0
+    bench: bool = False
+    bench_metric: str = "kernel"
+    bench_shapes: str | None = None
+    bench_dtypes: str = "float16,float32,bfloat16"
+    allow_cpu_timings: bool = False
+    regen: Path | None = None
+    import_root: Path | None = field(default=None, metadata={"option": "import"})
+    layout: str = "auto"
+    dry_run: bool = False
+    force: bool = False
+
+    @property
+    def rules(self) -> Rules:
+        return make_rules(self.batch, self.threshold, self.aggregate)
+
+
+def make_rules(batch: str | None, threshold: tuple[float, ...] | None, aggregate: str) -> Rules:
+    thresholds = dict(DEFAULT_THRESHOLD)
+    if threshold:
+        if len(threshold) == 2:
+            thresholds = {1: threshold[0], 2: threshold[1]}
+        elif batch in ("1", "2"):
+            thresholds[int(batch)] = threshold[0]
+        else:
+            raise UsageError(
+                "a single threshold needs --batch 1 or 2; with auto give both as T1,T2 (e.g. 1.3,1.25)"
+            )
+    return Rules(batch=batch, thresholds=thresholds, aggregate=aggregate)  # type: ignore[arg-type]
+
+
+def _field_option(f: Any) -> str:
+    return f.metadata.get("option", f.name)
+
+
+def resolve(cli: Mapping[str, Any], ini: Mapping[str, Any]) -> Settings:
+    """Command line over ini file over default, each value through its option's parser."""
+    values = {}
+    for f in fields(Settings):
+        option = BY_NAME[_field_option(f)]
+        raw = cli.get(option.name)
+        if raw is None or raw is False or raw == ():
+            raw = ini.get(option.name)
+        if raw is None or raw == "" or raw == []:
+            values[f.name] = option.default
+            continue
+        try:
+            values[f.name] = option.parse(raw)
+        except UsageError as exc:
+            raise UsageError(f"{option.flag}: {exc}") from None
+    settings = Settings(**values)
+    check(settings)
+    return settings
+
+
+def check(settings: Settings) -> None:
+    """Options that contradict each other, refused before any work starts."""
+    settings.rules  # noqa: B018 - raises on a single threshold with auto
+    if (settings.dry_run or settings.force) and settings.import_root is None:
+        raise UsageError("--flaggems-dry-run and --flaggems-force need --flaggems-import=FLAGGEMS_ROOT")

@@ -1,0 +1,1 @@
+"""The runner layer: device, isolation, timing. May import torch and triton, inside functions only."""

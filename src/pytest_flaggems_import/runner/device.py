@@ -1,0 +1,145 @@
+"""Where operators run: ``cuda``, or ``cpu`` through Triton's interpreter (SPEC §7).
+
+On the CPU, generated code written for CUDA must run unchanged. ``emulate_cuda()`` makes that
+so for the duration of one operator: a ``TorchFunctionMode`` maps ``device="cuda"`` to the CPU and
+answers ``is_cuda``/``device`` as a CUDA tensor would, and the ``torch.cuda`` guards that such
+code calls (``is_available``, ``synchronize``, ...) are replaced and restored afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import types
+from typing import Any, Iterator
+
+from pytest_flaggems_import.errors import UsageError
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def resolve_device(choice: str) -> str:
+    """``auto`` → ``cuda`` when a GPU is usable, else ``cpu``; ``cuda`` without one is a usage error."""
+    if choice == "cpu":
+        return "cpu"
+    available = cuda_available()
+    if choice == "cuda" and not available:
+        raise UsageError("--flaggems-device=cuda, but torch sees no CUDA device")
+    return "cuda" if available else "cpu"
+
+
+def prepare_process(device: str) -> None:
+    """Process-wide switches that must precede any ``@triton.jit`` in candidate code."""
+    if device == "cpu":
+        os.environ["TRITON_INTERPRET"] = "1"
+        os.environ.setdefault("FLAGGEMS_STANDIN_DEVICE", "cpu")
+
+
+def _cpu_device(value: Any) -> Any:
+    import torch
+
+    if isinstance(value, torch.device) and value.type == "cuda":
+        return torch.device("cpu")
+    if isinstance(value, str) and value.split(":")[0] == "cuda":
+        return "cpu"
+    return value
+
+
+def _cuda_on_cpu_mode() -> Any:
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    getters = {
+        torch._C.TensorBase.__dict__["is_cuda"]: lambda t: True,
+        torch._C.TensorBase.__dict__["device"]: lambda t: torch.device("cuda", 0),
+        torch._C.TensorBase.__dict__["is_cpu"]: lambda t: False,
+    }
+    identity = {"cuda", "cpu"}  # x.cuda() stays where it is; x.cpu() is already there
+
+    class CudaOnCpu(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            getter = getters.get(getattr(func, "__self__", None))
+            if getter is not None:
+                return getter(args[0])
+            if getattr(func, "__name__", "") in identity and args and isinstance(args[0], torch.Tensor):
+                return args[0]
+            args = tuple(_cpu_device(a) for a in args)
+            if "device" in kwargs:
+                device = kwargs["device"]
+                # device=0 means cuda:0 in CUDA-written code
+                is_index = isinstance(device, int) and not isinstance(device, bool)
+                kwargs["device"] = "cpu" if is_index else _cpu_device(device)
+            return func(*args, **kwargs)
+
+    return CudaOnCpu()
+
+
+def _device_properties(index: int = 0) -> types.SimpleNamespace:
+    # Shapes of H100 so that code sizing grids from the SM count behaves as it would there.
+    return types.SimpleNamespace(
+        name="CPU (Triton interpreter)", multi_processor_count=132, total_memory=80 * 2**30,
+        major=9, minor=0, max_shared_memory_per_block_optin=227 * 1024, warp_size=32,
+    )  # fmt: skip
+
+
+class _NullDevice(contextlib.nullcontext):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+
+def _cuda_standins() -> dict[str, Any]:
+    import torch
+
+    return {
+        "is_available": lambda: True,
+        "device_count": lambda: 1,
+        "current_device": lambda: 0,
+        "set_device": lambda device: None,
+        "synchronize": lambda device=None: None,
+        "empty_cache": lambda: None,
+        "get_device_name": lambda device=None: "CPU (Triton interpreter)",
+        "get_device_capability": lambda device=None: (9, 0),
+        "get_device_properties": _device_properties,
+        "manual_seed": torch.manual_seed,
+        "manual_seed_all": torch.manual_seed,
+        "device": _NullDevice,
+        "is_bf16_supported": lambda including_emulation=True: True,
+    }
+
+
+@contextlib.contextmanager
+def emulate_cuda() -> Iterator[None]:
+    """Run CUDA-written code on CPU tensors; everything is restored on exit."""
+    import torch
+
+    saved = {name: getattr(torch.cuda, name) for name in _cuda_standins()}
+    for name, value in _cuda_standins().items():
+        setattr(torch.cuda, name, value)
+    try:
+        with _cuda_on_cpu_mode():
+            yield
+    finally:
+        for name, value in saved.items():
+            setattr(torch.cuda, name, value)
+
+
+def device_context(device: str) -> contextlib.AbstractContextManager[None]:
+    return emulate_cuda() if device == "cpu" else contextlib.nullcontext()
+
+
+def describe(device: str) -> dict[str, str]:
+    """What measured: for reports and provenance."""
+    import torch
+    import triton
+
+    info = {"device": device, "torch": torch.__version__, "triton": triton.__version__}
+    if device == "cuda":
+        info["gpu"] = torch.cuda.get_device_name()
+    else:
+        info["gpu"] = "none: Triton interpreter on CPU"
+    return info

@@ -1,0 +1,159 @@
+"""Load one operator's code as its own module and make FlagGems' import paths resolve to it.
+
+``test_func`` imports the candidate from ``flag_gems.experimental.generated.<category>.<op>`` (the
+seed's path) or ``flag_gems.experimental_ops.<op>`` (FlagGems' own layout). ``candidate_modules``
+registers the candidate under both names, plus any missing parent package, for as long as the
+operator runs, and then puts ``sys.modules``, the parents' attributes and ``sys.path`` back, so
+nothing of one operator is visible to the next while the real ``flag_gems`` keeps working.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import importlib.util
+import linecache
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from pytest_flaggems_import.core.formats import OperatorSpec
+
+STANDINS = Path(__file__).parent / "standins"
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class FlagGemsRuntime:
+    """Which ``flag_gems`` operators see: the installed one, or our stand-in (and why)."""
+
+    module: types.ModuleType
+    standin: bool
+    why: str = ""
+
+    @property
+    def label(self) -> str:
+        if self.standin:
+            return f"stand-in ({self.why})"
+        return f"flag_gems {getattr(self.module, '__version__', '?')}"
+
+
+@functools.cache
+def flag_gems_runtime() -> FlagGemsRuntime:
+    """Import the real ``flag_gems`` once; fall back to the stand-in if it cannot load here."""
+    try:
+        import flag_gems
+    except Exception as exc:  # noqa: BLE001 - any failure means "not usable here"
+        for name in [n for n in sys.modules if n == "flag_gems" or n.startswith("flag_gems.")]:
+            del sys.modules[name]
+        why = "not installed" if isinstance(exc, ModuleNotFoundError) and exc.name == "flag_gems" else (
+            f"import failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        )
+        return FlagGemsRuntime(_import_standin(), True, why)
+    return FlagGemsRuntime(flag_gems, getattr(flag_gems, "STANDIN", False))
+
+
+def _import_standin() -> types.ModuleType:
+    sys.path.insert(0, str(STANDINS))
+    try:
+        return importlib.import_module("flag_gems")
+    finally:
+        sys.path.remove(str(STANDINS))
+
+
+def module_names(entry: str, category: str) -> tuple[str, str]:
+    """The two import paths a test may use for the candidate (SPEC §2)."""
+    return (f"flag_gems.experimental.generated.{category}.{entry}", f"flag_gems.experimental_ops.{entry}")
+
+
+def source_name(spec: OperatorSpec, field: str) -> str:
+    """A file name for tracebacks: points at the operator file and the JSON key."""
+    return f"{spec.path}::{field}"
+
+
+def compile_source(source: str, filename: str) -> types.CodeType:
+    """Compile and register the source with ``linecache`` so tracebacks show candidate lines."""
+    code = compile(source, filename, "exec", dont_inherit=True)
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    return code
+
+
+def load_code(spec: OperatorSpec, category: str) -> types.ModuleType:
+    """Execute ``spec.code`` as a fresh module named by its seed path; raise whatever it raises."""
+    name = module_names(spec.entry, category)[0]
+    module = types.ModuleType(name)
+    module.__file__ = source_name(spec, "code")
+    code = compile_source(spec.code, module.__file__)
+    with candidate_modules({name: module}):
+        exec(code, module.__dict__)
+    return module
+
+
+def entry_function(module: types.ModuleType, spec: OperatorSpec) -> object:
+    func = getattr(module, spec.entry, None)
+    if not callable(func):
+        raise LookupError(f"the code defines no function {spec.entry!r} (the entry of {spec.name.qualified})")
+    return func
+
+
+def aliases(module: types.ModuleType, spec: OperatorSpec, category: str) -> dict[str, types.ModuleType]:
+    return dict.fromkeys(module_names(spec.entry, category), module)
+
+
+class _Registry:
+    """Changes to ``sys.modules`` and package attributes, recorded so they can be undone."""
+
+    def __init__(self) -> None:
+        self.modules: dict[str, object] = {}
+        self.attrs: list[tuple[types.ModuleType, str, object]] = []
+
+    def put(self, name: str, module: types.ModuleType) -> None:
+        parent_name, _, leaf = name.rpartition(".")
+        self.modules.setdefault(name, sys.modules.get(name, _MISSING))
+        sys.modules[name] = module
+        if parent_name:
+            parent = self.package(parent_name)
+            self.attrs.append((parent, leaf, parent.__dict__.get(leaf, _MISSING)))
+            setattr(parent, leaf, module)
+
+    def package(self, name: str) -> types.ModuleType:
+        """The package ``name``: the real one if it imports, else an empty one made for this run."""
+        if name in sys.modules:
+            return sys.modules[name]  # type: ignore[return-value]
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            package = types.ModuleType(name)
+            package.__path__ = []  # only what we register lives in it
+            self.put(name, package)
+            return package
+
+    def undo(self) -> None:
+        for parent, leaf, old in reversed(self.attrs):
+            if old is _MISSING:
+                parent.__dict__.pop(leaf, None)
+            else:
+                setattr(parent, leaf, old)
+        for name, old in self.modules.items():
+            if old is _MISSING:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = old  # type: ignore[assignment]
+
+
+@contextlib.contextmanager
+def candidate_modules(modules: dict[str, types.ModuleType]) -> Iterator[None]:
+    """Register ``modules`` (dotted names) and their parents; restore everything on exit."""
+    flag_gems_runtime()
+    saved_path = list(sys.path)
+    registry = _Registry()
+    try:
+        for name, module in modules.items():
+            registry.put(name, module)
+        yield
+    finally:
+        registry.undo()
+        sys.path[:] = saved_path  # FlagGems-style tests insert "../.." into sys.path
