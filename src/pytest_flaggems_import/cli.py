@@ -156,19 +156,11 @@ def cmd_select(args: argparse.Namespace) -> ExitStatus:
         data = reports.selected_file(decisions, batch_no, rules, provenance)
         jsonio.write_json(path, jsonio.rounded(data))
     if args.json:
-        print(json.dumps(jsonio.rounded([_decision_json(d) for d in decisions]), indent=2))
+        print(json.dumps(jsonio.rounded([reports.decision_dict(d) for d in decisions]), indent=2))
     elif not args.quiet:
         print("\n".join(reports.summary_lines(decisions, rules)))
         print("wrote " + ", ".join(str(p) for p in outputs.values()))
     return ExitStatus.OK
-
-
-def _decision_json(d: selection.Decision) -> dict:
-    return {
-        "op": d.op, "batch": d.batch, "selected": d.selected, "reason": d.reason,
-        "avg_speedup_vs_flaggems": d.avg_speedup_vs_flaggems, "avg_relative_to_cuda": d.avg_relative_to_cuda,
-        "configs": len(d.configs), "unmatched": len(d.unmatched),
-    }  # fmt: skip
 
 
 def cmd_import(args: argparse.Namespace) -> ExitStatus:

@@ -55,7 +55,7 @@ def selected_file(
     }
 
 
-def _metric(d: Decision) -> str:
+def metric_text(d: Decision) -> str:
     if d.batch == 1 and d.avg_speedup_vs_flaggems is not None:
         return f"{d.avg_speedup_vs_flaggems:.3f}x vs FlagGems"
     if d.avg_relative_to_cuda is not None:
@@ -81,7 +81,7 @@ def summary_lines(decisions: Iterable[Decision], rules: Rules, *, limit: int = 2
         for d in shown:
             mark = "+" if d.selected else "-"
             detail = f"{len(d.configs)} configs" if d.selected else d.reason
-            lines.append(f"  {mark} {d.op:<24} {_metric(d):<24} {detail}")
+            lines.append(f"  {mark} {d.op:<24} {metric_text(d):<24} {detail}")
         if len(shown) < len(mine):
             lines.append(f"  ... {len(mine) - len(shown)} more (see the selected files' 'rejected' key)")
     return lines
@@ -98,3 +98,17 @@ def markdown_table(decisions: Iterable[Decision]) -> str:
         verdict = "selected" if d.selected else "rejected"
         rows.append(f"| `{d.op}` | {d.batch} | {verdict} | {speed} | {rel} | {len(d.configs)} | {d.reason} |")
     return "\n".join(rows) + "\n"
+
+
+def decision_dict(d: Decision) -> dict[str, Any]:
+    """One decision as plain JSON, for ``session.json`` and ``select --json``."""
+    return {
+        "op": d.op,
+        "batch": d.batch,
+        "selected": d.selected,
+        "reason": d.reason,
+        "avg_speedup_vs_flaggems": d.avg_speedup_vs_flaggems,
+        "avg_relative_to_cuda": d.avg_relative_to_cuda,
+        "configs": [config_dict(m) for m in d.configs],
+        "unmatched_configs": [{"shape": list(c.shape), "dtype": c.dtype} for c in d.unmatched],
+    }

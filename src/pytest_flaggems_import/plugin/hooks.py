@@ -1,1 +1,88 @@
-"""placeholder"""
+"""The ``pytest11`` entry point: options, configuration and the collection hook.
+
+Hooks here stay thin; state lives in ``FlaggemsSession`` (registered as plugin ``flaggems``).
+Without ``--flaggems-ops`` nothing else happens: no torch, triton or flag_gems is imported.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_flaggems_import.core.settings import OPTIONS, resolve
+from pytest_flaggems_import.errors import UsageError
+
+CATEGORIES = ("pointwise", "reduction", "blas", "normalization", "index", "conv", "misc")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("flaggems", "screening and importing generated FlagGems operators")
+    for option in OPTIONS:
+        kwargs: dict[str, Any] = {"dest": f"flaggems_{option.name}", "default": None, "help": option.help}
+        if option.is_flag:
+            kwargs["action"] = "store_true"
+        elif option.name == "import":
+            kwargs["metavar"] = "FLAGGEMS_ROOT"
+        group.addoption(option.flag, **kwargs)
+        parser.addini(option.ini, option.help, type="bool" if option.is_flag else "string", default=None)
+
+
+def _ini_values(config: pytest.Config) -> dict[str, Any]:
+    """Ini values, with relative paths taken from the ini file's folder."""
+    base = config.inipath.parent if config.inipath else config.rootpath
+    values = {}
+    for option in OPTIONS:
+        value = config.getini(option.ini)
+        if value in (None, "", []):
+            continue
+        if option.parse in (Path,) or option.name == "ops":
+            value = " ".join(str(base / p) for p in str(value).split())
+        values[option.name] = value
+    return values
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker in ("flaggems_batch1", "flaggems_batch2", "flaggems_bench", *CATEGORIES):
+        config.addinivalue_line("markers", f"{marker}: added by pytest-flaggems-import")
+    cli = {o.name: config.getoption(f"flaggems_{o.name}") for o in OPTIONS}
+    try:
+        settings = resolve(cli, _ini_values(config))
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if not settings.ops:
+        return
+    missing = [str(p) for p in settings.ops if not p.is_dir()]
+    if missing:
+        raise pytest.UsageError(f"--flaggems-ops: no such folder: {', '.join(missing)}")
+    from pytest_flaggems_import.plugin.session import FlaggemsSession
+
+    session = FlaggemsSession(config, settings)
+    for record in session.records.values():
+        # FlagGems' own tests mark each test with its op (@pytest.mark.elu); keep --strict-markers happy.
+        config.addinivalue_line("markers", f"{record.op.split('.')[0]}: operator {record.op}")
+    config.pluginmanager.register(session, "flaggems")
+    _collect_ops_folders(config, settings.ops)
+
+
+def _collect_ops_folders(config: pytest.Config, folders: tuple[Path, ...]) -> None:
+    """``pytest --flaggems-ops=DIR`` alone collects DIR. Explicit paths are kept as given, and DIR
+    is added unless one of them already lies inside it (``pytest DIR/gelu.json`` runs one op)."""
+    wanted = [str(p) for p in folders]
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args[:] = wanted
+        return
+    roots = [p.resolve() for p in folders]
+    explicit = [Path(a.split("::")[0]).resolve() for a in config.args]
+    if not any(root == path or root in path.parents for path in explicit for root in roots):
+        config.args.extend(wanted)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    session = parent.config.pluginmanager.get_plugin("flaggems")
+    if session is None or file_path.suffix != ".json" or not session.owns(file_path):
+        return None
+    from pytest_flaggems_import.plugin.items import OperatorFile
+
+    return OperatorFile.from_parent(parent, path=file_path)

@@ -74,11 +74,9 @@ def source_name(spec: OperatorSpec, field: str) -> str:
     return f"{spec.path}::{field}"
 
 
-def compile_source(source: str, filename: str) -> types.CodeType:
-    """Compile and register the source with ``linecache`` so tracebacks show candidate lines."""
-    code = compile(source, filename, "exec", dont_inherit=True)
+def register_source(source: str, filename: str) -> None:
+    """Let ``linecache`` (and so tracebacks) show the candidate's own lines."""
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    return code
 
 
 def load_code(spec: OperatorSpec, category: str) -> types.ModuleType:
@@ -86,7 +84,8 @@ def load_code(spec: OperatorSpec, category: str) -> types.ModuleType:
     name = module_names(spec.entry, category)[0]
     module = types.ModuleType(name)
     module.__file__ = source_name(spec, "code")
-    code = compile_source(spec.code, module.__file__)
+    register_source(spec.code, module.__file__)
+    code = compile(spec.code, module.__file__, "exec", dont_inherit=True)
     with candidate_modules({name: module}):
         exec(code, module.__dict__)
     return module

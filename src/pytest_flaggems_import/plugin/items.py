@@ -1,0 +1,180 @@
+"""Collection: an operator JSON file is a pytest ``Module`` whose source is ``test_func``.
+
+``OperatorFile`` subclasses ``pytest.Module`` so that pytest itself finds the tests in
+``test_func`` (parametrize ids, marks, fixtures, assertion rewriting all behave as in any test
+module); before them it yields a ``load`` item for the operator's code. Outcomes travel to the
+session as ``user_properties`` so they survive pytest-xdist's report serialisation (STYLE §2).
+"""
+
+from __future__ import annotations
+
+import ast
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import pytest
+from _pytest.assertion.rewrite import rewrite_asserts
+
+from pytest_flaggems_import.core import formats
+from pytest_flaggems_import.core.categories import infer_category
+from pytest_flaggems_import.errors import FlaggemsError, InputError, InputErrors
+
+PROPERTY = "flaggems"  # key of our entry in item.user_properties
+
+
+class OperatorProblem(FlaggemsError):
+    """A problem of the operator under test, shown as a few plain lines (no plugin traceback)."""
+
+
+@dataclass
+class Loaded:
+    """What loading one operator file produced; shared by its items through the stash."""
+
+    spec: formats.OperatorSpec | None = None
+    category: str = "pointwise"
+    module: types.ModuleType | None = None
+    error: str | None = None  # one line: why the operator cannot run
+    modules: dict[str, types.ModuleType] = field(default_factory=dict)
+
+    @property
+    def op(self) -> str | None:
+        return self.spec.op if self.spec else None
+
+
+LOADED = pytest.StashKey[Loaded]()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+class OperatorFile(pytest.Module):
+    """One ``<op>.json``: a ``load`` item, then the tests pytest finds in ``test_func``."""
+
+    def collect(self) -> Iterable[pytest.Item | pytest.Collector]:
+        session = self.config.pluginmanager.get_plugin("flaggems")
+        loaded = self._load(session)
+        self.stash[LOADED] = loaded
+        if loaded.spec is not None:
+            for mark in session.marks_for(loaded.spec, loaded.category):
+                self.add_marker(mark)
+        yield LoadItem.from_parent(self, name="load")
+        if loaded.error is not None or loaded.spec is None or not loaded.spec.test_func:
+            yield from self._not_run(loaded)
+            return
+        try:
+            with session.operator_context(loaded):
+                items = list(super().collect())
+        except Exception as exc:  # noqa: BLE001 - a broken test module fails alone
+            loaded.error = f"test_func does not import: {_first_line(exc)}"
+            yield BrokenTestsItem.from_parent(self, name="tests")
+            return
+        for item in items:
+            if isinstance(item, pytest.Item):
+                item.user_properties.append((PROPERTY, {"op": loaded.op, "kind": "test"}))
+            yield item
+
+    def _load(self, session: Any) -> Loaded:
+        try:
+            spec = formats.load_operator(self.path)
+        except (InputError, InputErrors) as exc:
+            return Loaded(error=f"invalid operator file: {exc}")
+        category = spec.category or infer_category(spec.name, spec.code)
+        loaded = Loaded(spec=spec, category=category)
+        try:
+            loaded.module, loaded.modules = session.load_candidate(spec, category)
+        except Exception as exc:  # noqa: BLE001 - whatever the candidate raises is its failure
+            loaded.error = f"code does not load: {_first_line(exc)}"
+        return loaded
+
+    def _not_run(self, loaded: Loaded) -> Iterator[pytest.Item]:
+        """Placeholders for the tests of an operator that did not load: skipped, not noise."""
+        if loaded.spec is None or not loaded.spec.test_func:
+            return
+        for name in test_names(loaded.spec.test_func):
+            yield NotRunItem.from_parent(self, name=name)
+
+    def _getobj(self) -> types.ModuleType:
+        """The test module, built from ``test_func`` with pytest's assertion rewriting."""
+        loaded = self.stash[LOADED]
+        spec = loaded.spec
+        assert spec is not None and spec.test_func
+        from pytest_flaggems_import.runner.isolate import register_source, source_name
+
+        filename = source_name(spec, "test_func")
+        tree = ast.parse(spec.test_func, filename)
+        rewrite_asserts(tree, spec.test_func.encode(), filename, self.config)
+        module = types.ModuleType(f"flaggems_test_{spec.entry}")
+        module.__file__ = str(spec.path)  # FlagGems-style tests compute paths from __file__
+        register_source(spec.test_func, filename)
+        exec(compile(tree, filename, "exec", dont_inherit=True), module.__dict__)
+        self.config.pluginmanager.consider_module(module)
+        return module
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        loaded = self.stash.get(LOADED, None)
+        name = loaded.spec.name.qualified if loaded and loaded.spec else self.path.name
+        return self.path, 0, f"operator {name}"
+
+
+def test_names(source: str) -> list[str]:
+    """Top-level ``test*`` functions of a test source, without running it."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    return [
+        node.name
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test")
+    ]
+
+
+class _OperatorItem(pytest.Item):
+    """Base of our own items: short failures, location at the operator file."""
+
+    kind = "load"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        loaded = self.parent.stash[LOADED]
+        self.user_properties.append((PROPERTY, {"op": loaded.op, "kind": self.kind, "file": str(self.path)}))
+
+    @property
+    def loaded(self) -> Loaded:
+        return self.parent.stash[LOADED]
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, OperatorProblem):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"{self.loaded.op or self.path.name}::{self.name}"
+
+
+class LoadItem(_OperatorItem):
+    """Passes when the operator's code loaded and defines its entry function."""
+
+    def runtest(self) -> None:
+        if self.loaded.error is not None:
+            raise OperatorProblem(f"{self.path.name}: {self.loaded.error}")
+
+
+class BrokenTestsItem(_OperatorItem):
+    """``test_func`` itself failed to import: one failure instead of a collection error."""
+
+    kind = "tests"
+
+    def runtest(self) -> None:
+        raise OperatorProblem(f"{self.path.name}: {self.loaded.error}")
+
+
+class NotRunItem(_OperatorItem):
+    kind = "test"
+
+    def runtest(self) -> None:
+        pytest.skip(f"not run: {self.loaded.error}")

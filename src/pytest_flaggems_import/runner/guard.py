@@ -1,0 +1,109 @@
+"""Guards around candidate code: per-test time limit, Triton launch counting, torch tampering.
+
+Generated operators may hang, may call torch instead of launching a kernel, or may patch the very
+torch functions their tests compare against. These guards turn each of those into a plain
+failure of the one operator, and put torch back as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from dataclasses import dataclass
+from typing import Iterator
+
+
+class OperatorTimeout(Exception):
+    """The operator ran past its time limit (``--flaggems-timeout``)."""
+
+
+class Tampering(Exception):
+    """Candidate code replaced torch functions that tests use as the reference."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise ``OperatorTimeout`` inside the running Python code after ``seconds``.
+
+    SIGALRM interrupts Python-level loops, which covers the Triton interpreter. A kernel hung
+    on the GPU never returns to Python; under pytest-xdist the hard limit in the plugin ends
+    that worker instead, and xdist reports the item as crashed.
+    """
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable or seconds <= 0:
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise OperatorTimeout(f"still running after {seconds:g} s (--flaggems-timeout)")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@dataclass
+class LaunchCount:
+    launches: int = 0
+
+
+@contextlib.contextmanager
+def count_launches() -> Iterator[LaunchCount]:
+    """Count Triton kernel launches (compiled or interpreted) while the block runs."""
+    from triton.runtime import interpreter, jit
+
+    counter = LaunchCount()
+    classes = [jit.JITFunction, interpreter.InterpretedFunction]
+    originals = {cls: cls.__dict__["run"] for cls in classes if "run" in cls.__dict__}
+
+    def counting(original):
+        def run(self, *args, **kwargs):
+            if not kwargs.get("warmup", False):
+                counter.launches += 1
+            return original(self, *args, **kwargs)
+
+        return run
+
+    for cls, original in originals.items():
+        cls.run = counting(original)
+    try:
+        yield counter
+    finally:
+        for cls, original in originals.items():
+            cls.run = original
+
+
+def _watched() -> dict[str, object]:
+    import torch
+
+    return {
+        "torch": torch, "torch.nn.functional": torch.nn.functional, "torch.testing": torch.testing,
+        "torch.Tensor": torch.Tensor, "torch.special": torch.special, "torch.linalg": torch.linalg,
+    }  # fmt: skip
+
+
+def snapshot() -> dict[str, dict[str, object]]:
+    return {name: dict(vars(owner)) for name, owner in _watched().items()}
+
+
+def restore_tampering(before: dict[str, dict[str, object]]) -> list[str]:
+    """Put back every watched torch attribute replaced or removed since ``before``; name each.
+
+    Attributes that appear are not checked: torch imports submodules lazily on first use.
+    """
+    changed = []
+    for name, owner in _watched().items():
+        now = vars(owner)
+        for attr, old in before[name].items():
+            if now.get(attr, _GONE) is not old:
+                changed.append(f"{name}.{attr}")
+                setattr(owner, attr, old)
+    return sorted(changed)
+
+
+_GONE = object()
