@@ -1,0 +1,25 @@
+# The two commands of the README. Both build .venv on first use (torch's CPU build first).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	./run-demo
+
+test: $(VENV)/.installed
+	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m pytest -n 2 tests
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/bench_select.py
+
+clean:
+	rm -rf $(VENV) demo-out
