@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import operator_json, perf, write_json
+from helpers import operator_json, perf, write_json
 from pytest_flaggems_import.cli import main
 
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import operator_json, perf, write_json
+from helpers import operator_json, perf, write_json
 from pytest_flaggems_import.core import formats
 from pytest_flaggems_import.errors import InputError, InputErrors
 

@@ -1,0 +1,71 @@
+"""Helpers shared by the tests: a tiny interpreter-friendly operator, JSON writers, perf tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+ADD_ONE_CODE = '''
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def add_one_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    tl.store(out_ptr + offs, tl.load(x_ptr + offs, mask=mask) + 1.0, mask=mask)
+
+
+def {entry}(x):
+    assert x.is_cuda, "written for CUDA"
+    out = torch.empty_like(x)
+    add_one_kernel[(triton.cdiv(x.numel(), 128),)](x, out, x.numel(), BLOCK=128)
+    return out
+'''
+
+ADD_ONE_TEST = '''
+import pytest
+import torch
+from flag_gems.experimental.generated.{category}.{entry} import {entry}
+
+
+@pytest.mark.parametrize("n", [7, 300])
+def test_{entry}_adds_one(n):
+    x = torch.randn(n, device="cuda")
+    torch.testing.assert_close({entry}(x), x + 1)
+'''
+
+
+def operator_json(op: str = "add_one", *, code: str | None = None, test: str | None = "default",
+                  category: str = "pointwise", **extra) -> dict:  # fmt: skip
+    """A tiny operator that works in the Triton interpreter: x + 1."""
+    entry = op.split("::")[-1].replace(".", "_")
+    data = {"op_name": op, "code": code if code is not None else ADD_ONE_CODE.format(entry=entry)}
+    if test == "default":
+        test = ADD_ONE_TEST.format(entry=entry, category=category)
+    if test is not None:
+        data["test_func"] = test
+    data.update(extra)
+    return data
+
+
+def write_json(path: Path, data) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
+    return path
+
+
+def perf(op_times: dict[str, list[tuple[list[int], str, float, float]]], key: str = "your_time") -> dict:
+    return {
+        op: {"configs": [{"shape": s, "dtype": d, key: t, "cuda_time": c} for s, d, t, c in rows]}
+        for op, rows in op_times.items()
+    }
+
+
+def run(pytester, *args):
+    """Run pytest with the plugin on the CPU, in a subprocess (torch is involved)."""
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "--flaggems-device=cpu", *args)
