@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sel = subs.add_parser("select", help="Apply the selection rules to perf files.")
     _add_shared(sel, "batch", "your_data", "flaggems_data", "threshold", "aggregate")
-    sel.add_argument("--output", required=True, type=Path,
+    sel.add_argument("--output", required=True,
                      help="selected_batchN.json, or a folder for both batches (needed with --batch auto).")
     sel.add_argument("--quiet", action="store_true", help="Print nothing but errors.")
     sel.add_argument("--json", action="store_true", help="Print the decisions as JSON on stdout.")
@@ -67,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {problem}", file=sys.stderr)
     except (InputError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-    except FlaggemsError as exc:
+    except (FlaggemsError, OSError) as exc:
+        # OSError: the import was rolled back (transaction.apply), the checkout is as before.
         print(f"error: {exc}", file=sys.stderr)
         return ExitStatus.FAILED
     return ExitStatus.USAGE
@@ -128,8 +129,9 @@ def _load_tables(args: argparse.Namespace) -> tuple[formats.PerfTable, formats.P
     return tables[0], tables[1]  # type: ignore[return-value]
 
 
-def _outputs(output: Path, batch: str | None) -> dict[int, Path]:
-    as_folder = output.is_dir() or str(output).endswith(("/", "\\")) or batch == "auto"
+def _outputs(text: str, batch: str | None) -> dict[int, Path]:
+    output = Path(text)  # kept as text until here: Path() drops the trailing "/" that marks a folder
+    as_folder = output.is_dir() or text.endswith(("/", "\\")) or batch == "auto"
     if as_folder:
         return {b: output / f"selected_batch{b}.json" for b in (1, 2)}
     if batch not in ("1", "2"):

@@ -42,6 +42,9 @@ def unified_diff(changes: Sequence[FileChange], root: Path) -> str:
         if not change.changed:
             continue
         name = os.path.relpath(change.path, root)
+        if change.old is None and not change.new:
+            out.append(f"new empty file b/{name}\n")  # difflib shows nothing for it
+            continue
         old = (change.old or "").splitlines(True)
         out += difflib.unified_diff(
             old, change.new.splitlines(True), "/dev/null" if change.old is None else f"a/{name}", f"b/{name}"

@@ -52,6 +52,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     if not settings.ops:
+        if settings.device == "cpu":
+            config.pluginmanager.register(CudaOnCpu(), "flaggems-cuda-on-cpu")
         return
     missing = [str(p) for p in settings.ops if not p.is_dir()]
     if missing:
@@ -86,3 +88,20 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     from pytest_flaggems_import.plugin.items import OperatorFile
 
     return OperatorFile.from_parent(parent, path=file_path)
+
+
+class CudaOnCpu:
+    """``--flaggems-device=cpu`` without ``--flaggems-ops``: run any CUDA-written test on the CPU,
+    e.g. the tests of operators just imported into a FlagGems checkout (SPEC §5, §7)."""
+
+    def __init__(self) -> None:
+        from pytest_flaggems_import.runner import device
+
+        device.prepare_process("cpu")
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+        from pytest_flaggems_import.runner import device
+
+        with device.emulate_cuda():
+            return (yield)

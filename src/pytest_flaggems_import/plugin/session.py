@@ -100,6 +100,12 @@ def rekey(table: formats.PerfTable | None, ops: list[str]) -> formats.PerfTable 
     return table
 
 
+def _problem_line(text: str) -> str:
+    """The reason in an ``OperatorProblem`` report, without xdist's ``[gw0] linux -- ...`` line."""
+    lines = [line for line in text.strip().splitlines() if line.strip() and not line.startswith("[gw")]
+    return lines[0].split(": ", 1)[-1] if lines else "failed"
+
+
 class FlaggemsSession:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
@@ -216,7 +222,7 @@ class FlaggemsSession:
         kind = mine.get("kind")
         if kind in ("load", "tests"):
             if report.failed and report.when == "call":
-                record.load_error = report.longreprtext.strip().splitlines()[0].split(": ", 1)[-1]
+                record.load_error = _problem_line(report.longreprtext)
             return
         if report.when == "call" or (report.when == "setup" and not report.passed):
             record.launches += int(props.get("flaggems_launches", 0))
@@ -316,14 +322,15 @@ class FlaggemsSession:
         tr.write_line(f"device: {self.device}; flag_gems: {isolate.flag_gems_runtime().label}; "
                       f"perf: {self.your_path or 'none'}")  # fmt: skip
         by_op = {d.op: d for d in self.decisions}
-        tr.write_line(f"{'op':<22} {'batch':<5} {'category':<10} {'tests':<16} {'metric':<22} decision")
+        width = max([len(op) for op in self.records] + [8])
+        tr.write_line(f"{'op':<{width}} {'batch':<5} {'category':<10} {'tests':<22} {'metric':<22} decision")
         for op, r in sorted(self.records.items(), key=lambda kv: (self.batch_of(kv[0]), kv[0])):
             d = by_op.get(op)
             tests = f"{r.passed}/{r.ran}" + (f" {r.info_note()}" if r.info_note() else "")
             verdict = ("selected" if d.selected else f"rejected: {d.reason}") if d else "-"
             metric = reports.metric_text(d) if d else "-"
             batch = d.batch if d else self.batch_of(op)
-            tr.write_line(f"{op:<22} {batch:<5} {r.category or '':<10} {tests:<16} {metric:<22} {verdict}")
+            tr.write_line(f"{op:<{width}} {batch:<5} {r.category or '':<10} {tests:<22} {metric:<22} {verdict}")
         for batch in (1, 2):
             mine = [d for d in self.decisions if d.batch == batch]
             if mine:

@@ -93,8 +93,6 @@ class _NullDevice(contextlib.nullcontext):
 
 
 def _cuda_standins() -> dict[str, Any]:
-    import torch
-
     return {
         "is_available": lambda: True,
         "device_count": lambda: 1,
@@ -105,8 +103,9 @@ def _cuda_standins() -> dict[str, Any]:
         "get_device_name": lambda device=None: "CPU (Triton interpreter)",
         "get_device_capability": lambda device=None: (9, 0),
         "get_device_properties": _device_properties,
-        "manual_seed": torch.manual_seed,
-        "manual_seed_all": torch.manual_seed,
+        # torch.manual_seed seeds the CPU generator and then calls these: they must not call back.
+        "manual_seed": lambda seed: None,
+        "manual_seed_all": lambda seed: None,
         "device": _NullDevice,
         "is_bf16_supported": lambda including_emulation=True: True,
     }

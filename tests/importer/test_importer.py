@@ -1,0 +1,204 @@
+"""The importer on real FlagGems-shaped trees written to disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from helpers import ADD_ONE_CODE, operator_json, perf, write_json
+from pytest_flaggems_import.cli import main
+from pytest_flaggems_import.errors import InputError
+from pytest_flaggems_import.importer.layout import find_checkout
+from pytest_flaggems_import.runner.isolate import STANDINS
+
+GENERATED = Path("src/flag_gems/experimental/generated")
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def checkout(tmp_path):
+    """A FlagGems-shaped checkout whose flag_gems package is importable on the CPU."""
+    root = tmp_path / "FlagGems"
+    shutil.copytree(STANDINS / "flag_gems", root / "src" / "flag_gems", ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+@pytest.fixture
+def selected(tmp_path):
+    """ops/ with two operators and a selected_batch2.json that selects both."""
+    ops = tmp_path / "ops"
+    write_json(ops / "add_one.json", operator_json("add_one"))
+    write_json(ops / "add_two.json", operator_json("add_two", code=ADD_ONE_CODE.format(entry="add_two").replace("1.0", "2.0"),
+                                                   test=None))  # fmt: skip
+    your = write_json(tmp_path / "your_perf_data.json", perf({"add_one": [([8], "fp32", 0.5, 1.0)],
+                                                              "add_two": [([8], "fp32", 0.9, 1.0)]}))  # fmt: skip
+    out = tmp_path / "sel"
+    assert main(["select", "--batch", "2", "--your-data", str(your), "--output", str(out) + "/", "--quiet"]) == 0
+    return ops, out / "selected_batch2.json"
+
+
+def do_import(ops, sel, root, *extra):
+    return main(["import", "--selected", str(sel), "--ops-dir", str(ops), "--flaggems-root", str(root), *extra])
+
+
+def test_new_import_writes_code_tests_exports_and_metadata(checkout, selected, capsys):
+    ops, sel = selected
+    assert do_import(ops, sel, checkout) == 0
+    code = (checkout / GENERATED / "pointwise" / "add_one.py").read_text()
+    assert code.startswith("# Generated operator") and "op_name: aten::add_one" in code and "def add_one(x)" in code
+    assert "from flag_gems.experimental.generated.pointwise.add_one import add_one" in (
+        checkout / GENERATED / "pointwise" / "__init__.py").read_text()  # fmt: skip
+    assert (checkout / "src/flag_gems/experimental/tests/test_add_one.py").is_file()
+    meta = json.loads((checkout / GENERATED / "_metadata.json").read_text())
+    entry = meta["ops"]["add_one"]
+    assert entry["status"] == "EXPERIMENTAL" and entry["op_name"] == "aten::add_one"
+    assert entry["code_location"] == "src/flag_gems/experimental/generated/pointwise/add_one.py"
+    assert entry["performance_baselines"]["configs"][0]["relative_to_cuda"] == 0.5
+    assert "add_one" in capsys.readouterr().out
+
+
+def test_imported_operator_imports_and_its_tests_pass_in_the_checkout(checkout, selected):
+    ops, sel = selected
+    assert do_import(ops, sel, checkout) == 0
+    env = {**os.environ, "PYTHONPATH": str(checkout / "src")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--flaggems-device=cpu", "-q",
+         str(checkout / "src/flag_gems/experimental/tests/test_add_one.py")],
+        capture_output=True, text=True, env=env, cwd=checkout, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 passed" in proc.stdout
+
+
+def test_import_twice_changes_nothing(checkout, selected, capsys):
+    ops, sel = selected
+    assert do_import(ops, sel, checkout) == 0
+    before = snapshot(checkout)
+    mtimes = {p: p.stat().st_mtime_ns for p in checkout.rglob("*.py")}
+    assert do_import(ops, sel, checkout) == 0
+    assert snapshot(checkout) == before
+    assert {p: p.stat().st_mtime_ns for p in checkout.rglob("*.py")} == mtimes
+    assert "wrote 0 files" in capsys.readouterr().out
+
+
+def test_changed_code_is_refused_without_force_and_replaced_with_it(checkout, selected, capsys):
+    ops, sel = selected
+    assert do_import(ops, sel, checkout) == 0
+    data = json.loads((ops / "add_one.json").read_text())
+    data["code"] = data["code"].replace("BLOCK=128", "BLOCK=256")
+    (ops / "add_one.json").write_text(json.dumps(data))
+    before = snapshot(checkout)
+    assert do_import(ops, sel, checkout) == 1
+    assert "conflict: the checkout has different code" in capsys.readouterr().out
+    assert snapshot(checkout) == before
+    assert do_import(ops, sel, checkout, "--force") == 0
+    assert "BLOCK=256" in (checkout / GENERATED / "pointwise" / "add_one.py").read_text()
+
+
+def test_failure_midway_leaves_the_checkout_byte_identical(checkout, selected):
+    ops, sel = selected
+    before = snapshot(checkout)
+    # A folder where the test file must go: os.replace fails after other files were moved in.
+    (checkout / "src/flag_gems/experimental/tests/test_add_one.py").mkdir(parents=True)
+    before = snapshot(checkout)
+    dirs = sorted(p for p in checkout.rglob("*") if p.is_dir())
+    assert do_import(ops, sel, checkout) == 1
+    assert snapshot(checkout) == before
+    assert sorted(p for p in checkout.rglob("*") if p.is_dir()) == dirs
+    assert not list(checkout.rglob("*.tmp"))
+
+
+def test_concurrent_imports_keep_both_entries(checkout, tmp_path):
+    procs = []
+    for name in ("op_a", "op_b"):
+        ops = tmp_path / f"ops_{name}"
+        write_json(ops / f"{name}.json", operator_json(name))
+        your = write_json(tmp_path / f"{name}_perf.json", perf({name: [([8], "fp32", 0.5, 1.0)]}))
+        sel = tmp_path / f"{name}_sel.json"
+        assert main(["select", "--batch", "2", "--your-data", str(your), "--output", str(sel), "--quiet"]) == 0
+        procs.append(subprocess.Popen([sys.executable, "-m", "pytest_flaggems_import", "import", "--selected", str(sel),
+                                       "--ops-dir", str(ops), "--flaggems-root", str(checkout)],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE))  # fmt: skip
+    assert [p.wait() for p in procs] == [0, 0]
+    meta = json.loads((checkout / GENERATED / "_metadata.json").read_text())
+    assert set(meta["ops"]) == {"op_a", "op_b"}
+    init = (checkout / GENERATED / "pointwise" / "__init__.py").read_text()
+    assert "import op_a" in init and "import op_b" in init
+
+
+@pytest.mark.parametrize(("entry", "category"), [("../evil", "pointwise"), ("ok", "../../etc"), ("/abs", "x"), ("a.b", "x")])
+def test_hostile_names_cannot_write_outside_the_tree(checkout, entry, category):
+    with pytest.raises(InputError, match="not a Python identifier"):
+        find_checkout(checkout).paths(entry, category)
+
+
+def test_hostile_category_in_an_operator_file_is_refused_before_writing(checkout, selected):
+    ops, sel = selected
+    data = json.loads((ops / "add_one.json").read_text())
+    data["category"] = "../../.."
+    (ops / "add_one.json").write_text(json.dumps(data))
+    before = snapshot(checkout)
+    assert do_import(ops, sel, checkout) == 2
+    assert snapshot(checkout) == before
+
+
+def test_dry_run_touches_nothing_and_its_diff_is_what_a_real_run_writes(checkout, selected, capsys):
+    ops, sel = selected
+    before = snapshot(checkout)
+    assert do_import(ops, sel, checkout, "--dry-run") == 0
+    dry = capsys.readouterr().out
+    assert snapshot(checkout) == before
+    assert "would write" in dry
+    assert do_import(ops, sel, checkout) == 0
+    after = snapshot(checkout)
+    for name, content in after.items():
+        if before.get(name) != content:
+            added = [f"+{line}" for line in content.decode().splitlines() if line and "_at\": " not in line]
+            assert f"b/{name}" in dry
+            assert all(line in dry for line in added[:20]), name
+
+
+def test_selected_op_without_operator_file_is_an_input_error(checkout, selected, capsys):
+    ops, sel = selected
+    (ops / "add_two.json").unlink()
+    assert do_import(ops, sel, checkout) == 2
+    assert f"{sel}: $.operators.add_two: no operator file" in capsys.readouterr().err
+
+
+def test_experimental_ops_layout_is_detected_and_written(tmp_path, selected):
+    ops, sel = selected
+    root = tmp_path / "upstream"
+    pkg = root / "src" / "flag_gems" / "experimental_ops"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text('from flag_gems.experimental_ops.rmsnorm import rmsnorm\n\n__all__ = ["rmsnorm"]\n')
+    assert do_import(ops, sel, root) == 0
+    init = (pkg / "__init__.py").read_text()
+    assert init.startswith("from flag_gems.experimental_ops.rmsnorm import rmsnorm\n")
+    assert "from flag_gems.experimental_ops.add_one import add_one" in init
+    assert '"rmsnorm",' in init and '"add_one",' in init
+    assert (pkg / "add_one.py").is_file() and (pkg / "_metadata.json").is_file()
+    test = (root / "experimental_tests" / "unit" / "add_one_test.py").read_text()
+    assert "from flag_gems.experimental_ops.add_one import add_one" in test
+
+
+def test_real_layout_of_the_flag_gems_wheel(tmp_path, selected):
+    wheel = pytest.importorskip("corpus.build").download_wheel(tmp_path / "wheels")
+    root = tmp_path / "wheelcheckout"
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(root / "src", members=[n for n in zf.namelist() if n.startswith("flag_gems/")])
+    ops, sel = selected
+    assert do_import(ops, sel, root) == 0
+    pkg = root / "src" / "flag_gems" / "experimental_ops"
+    assert "import add_one" in (pkg / "__init__.py").read_text()
+    compile((pkg / "__init__.py").read_text(), "init", "exec")
+    assert find_checkout(root).layout == "experimental_ops"
