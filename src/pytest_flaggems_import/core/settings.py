@@ -56,7 +56,7 @@ def parse_threshold(text: Any) -> tuple[float, ...]:
 
 def parse_paths(text: Any) -> tuple[Path, ...]:
     if isinstance(text, (list, tuple)):
-        return tuple(Path(p) for p in text)
+        return tuple(Path(p) for p in text if p)
     return tuple(Path(p) for p in str(text).split() if p)
 
 

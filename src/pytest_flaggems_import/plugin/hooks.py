@@ -23,6 +23,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         kwargs: dict[str, Any] = {"dest": f"flaggems_{option.name}", "default": None, "help": option.help}
         if option.is_flag:
             kwargs["action"] = "store_true"
+        elif option.name == "ops":
+            kwargs["action"] = "append"  # --flaggems-ops=A --flaggems-ops=B
         elif option.name == "import":
             kwargs["metavar"] = "FLAGGEMS_ROOT"
         group.addoption(option.flag, **kwargs)

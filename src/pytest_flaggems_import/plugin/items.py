@@ -76,6 +76,8 @@ class OperatorFile(pytest.Module):
             if isinstance(item, pytest.Item):
                 item.user_properties.append((PROPERTY, {"op": loaded.op, "kind": "test"}))
             yield item
+        if session.settings.bench:
+            yield from session.bench_items(self, loaded)
 
     def _load(self, session: Any) -> Loaded:
         try:

@@ -12,7 +12,7 @@ import datetime as dt
 import faulthandler
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import pytest
 
@@ -44,6 +44,7 @@ class OpRecord:
     launches: int = 0
     failures: list[str] = field(default_factory=list)
     bench: list[dict] = field(default_factory=list)
+    bench_error: str | None = None
 
     @property
     def ran(self) -> int:
@@ -88,6 +89,19 @@ def index_operators(folders: tuple[Path, ...]) -> dict[Path, OpRecord]:
     return index
 
 
+def unique_records(records: Iterable[OpRecord]) -> dict[str, OpRecord]:
+    """One record per operator; two files for one op would mix their outcomes (seed FAQ: name
+    versions apart, ``gelu_v1``/``gelu_v2``)."""
+    by_op: dict[str, OpRecord] = {}
+    for record in records:
+        if record.op in by_op:
+            raise pytest.UsageError(
+                f"{record.path}: operator {record.op!r} is also defined by {by_op[record.op].path}; give each version its own op_name"
+            )
+        by_op[record.op] = record
+    return by_op
+
+
 def rekey(table: formats.PerfTable | None, ops: list[str]) -> formats.PerfTable | None:
     """Key perf entries by the operator's short name when a file uses another spelling."""
     if table is None:
@@ -98,6 +112,12 @@ def rekey(table: formats.PerfTable | None, ops: list[str]) -> formats.PerfTable 
             if key != op and key in table and op not in table:
                 table[op] = table.pop(key)
     return table
+
+
+def _failure_line(text: str) -> str:
+    """The ``E   ...`` line of a failure report: the exception pytest shows."""
+    lines = [line[1:].strip() for line in text.splitlines() if line.startswith("E ")]
+    return lines[0].split(": ", 1)[-1] if lines else _problem_line(text)
 
 
 def _problem_line(text: str) -> str:
@@ -111,7 +131,7 @@ class FlaggemsSession:
         self.config = config
         self.settings = settings
         self.index = index_operators(settings.ops)
-        self.records = {r.op: r for r in self.index.values()}
+        self.records = unique_records(self.index.values())
         self.your, self.flaggems = self._perf_tables()
         self._device: str | None = None
         self.decisions: list[selection.Decision] = []
@@ -212,6 +232,90 @@ class FlaggemsSession:
             raise guard.Tampering(f"the operator replaced {', '.join(tampered)} during the test (restored)")
         return result
 
+    # -- benchmarks (issue: live measurements) ---------------------------------------------
+    def bench_items(self, parent: OperatorFile, loaded: Loaded) -> Iterator[pytest.Item]:
+        from pytest_flaggems_import.runner import bench
+
+        assert loaded.spec is not None
+        given = (self.your or {}).get(loaded.op or "")
+        configs = (
+            [bench.BenchConfig(c.shape, c.dtype) for c in given]
+            if given
+            else bench.default_configs(loaded.category, self.settings.bench_shapes, self.settings.bench_dtypes)
+        )
+        for config in configs:
+            item = pytest.Function.from_parent(parent, name=f"bench[{config.id}]", callobj=self._bench(loaded, config))
+            item.add_marker(pytest.mark.flaggems_bench)
+            item.user_properties.append((PROPERTY, {"op": loaded.op, "kind": "bench"}))
+            yield item
+
+    def _bench(self, loaded: Loaded, config: Any) -> Any:
+        from pytest_flaggems_import.runner import bench, isolate
+
+        spec = loaded.spec
+        assert spec is not None and loaded.module is not None
+        candidate = isolate.entry_function(loaded.module, spec)
+
+        def bench_operator(benchmark: Any, request: pytest.FixtureRequest) -> None:
+            record = self.records[spec.op]
+            if record.load_error or record.failed:
+                pytest.skip("not benchmarked: its tests failed")
+            custom = getattr(loaded.module, "bench_inputs", None) or getattr(
+                request.node.parent.obj if spec.test_func else None, "bench_inputs", None
+            )
+            try:
+                row = bench.measure(
+                    candidate, spec.name, config, self.device, metric=self.settings.bench_metric,
+                    params=spec.params, custom_inputs=custom, with_flaggems=self.flaggems_has(spec),
+                )  # fmt: skip
+            except bench.NotBenchmarkable as exc:
+                pytest.skip(f"not benchmarkable: {exc}")
+            request.node.user_properties.append(("flaggems_bench", [row]))
+            benchmark.extra_info.update({k: v for k, v in row.items() if k != "spread"})
+            benchmark.extra_info["spread"] = row["spread"]
+            # pytest-benchmark's own figure is the end-to-end (operator) time of the candidate.
+            benchmark.pedantic(self._synchronised(candidate, row, config, spec), rounds=10, warmup_rounds=2)
+
+        return bench_operator
+
+    def _synchronised(self, candidate: Any, row: dict, config: Any, spec: formats.OperatorSpec) -> Any:
+        from pytest_flaggems_import.runner import bench, device
+
+        reference = bench.aten_overload(spec.name)
+        args, kwargs = bench.make_inputs(reference, config, self.device, spec.params) if reference else ([], {})
+
+        def call() -> None:
+            candidate(*args, **kwargs)
+            device.synchronize(self.device)
+
+        return call
+
+    def flaggems_has(self, spec: formats.OperatorSpec) -> bool:
+        from pytest_flaggems_import.runner import bench, isolate
+
+        if isolate.flag_gems_runtime().standin or self.device != "cuda":
+            return False
+        return bench.flaggems_implements(spec.name, bench.flaggems_ops())
+
+    def measured_tables(self) -> tuple[formats.PerfTable, formats.PerfTable]:
+        your: formats.PerfTable = {}
+        flaggems: formats.PerfTable = {}
+        for op, record in self.records.items():
+            rows = record.bench
+            if not rows:
+                continue
+            extra = [{k: v for k, v in r.items() if k in ("metric", "device", "spread")} for r in rows]
+            your[op] = tuple(
+                formats.PerfConfig(tuple(r["shape"]), r["dtype"], r["your_time"], r["cuda_time"], e)
+                for r, e in zip(rows, extra)
+            )
+            if all("flaggems_time" in r for r in rows):
+                flaggems[op] = tuple(
+                    formats.PerfConfig(tuple(r["shape"]), r["dtype"], r["flaggems_time"], r["cuda_time"], e)
+                    for r, e in zip(rows, extra)
+                )
+        return your, flaggems
+
     # -- gathering outcomes ---------------------------------------------------------------
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(p for p in report.user_properties if isinstance(p, tuple) and len(p) == 2)
@@ -223,21 +327,24 @@ class FlaggemsSession:
         if kind in ("load", "tests"):
             if report.failed and report.when == "call":
                 record.load_error = _problem_line(report.longreprtext)
-            return
-        if report.when == "call" or (report.when == "setup" and not report.passed):
-            record.launches += int(props.get("flaggems_launches", 0))
-            if report.passed:
-                record.passed += 1
-            elif report.skipped:
-                record.skipped += 1
-            else:
-                record.failed += 1
-                record.failures.append(report.nodeid)
-        elif report.when == "teardown" and report.failed:
+        elif kind == "bench":
+            if report.when == "call":
+                record.bench += props.get("flaggems_bench", [])
+                if report.failed:
+                    record.bench_error = _failure_line(report.longreprtext)
+        elif report.when == "call" or not report.passed:
+            self._count_test(record, report, int(props.get("flaggems_launches", 0)))
+
+    @staticmethod
+    def _count_test(record: OpRecord, report: pytest.TestReport, launches: int) -> None:
+        record.launches += launches
+        if report.when == "call" and report.passed:
+            record.passed += 1
+        elif report.skipped:
+            record.skipped += 1
+        else:
             record.failed += 1
             record.failures.append(report.nodeid)
-        for bench in props.get("flaggems_bench", []) or []:
-            record.bench.append(bench)
 
     def blocked(self) -> dict[str, str]:
         """Why an operator cannot be selected whatever its speed (SPEC §1), from this run."""
@@ -253,6 +360,8 @@ class FlaggemsSession:
                 reasons[op] = "tests not run in this session"
             elif r.passed and r.launches == 0:
                 reasons[op] = "no Triton kernel ran in its tests"
+            elif r.bench_error:
+                reasons[op] = r.bench_error
         return reasons
 
     # -- session end ----------------------------------------------------------------------
@@ -261,15 +370,46 @@ class FlaggemsSession:
             return  # the controller decides, once, from every worker's reports
         rules = self.settings.rules
         folders = {op: r.folder_batch for op, r in self.records.items() if r.folder_batch is not None}
+        your, flaggems = self.deciding_tables()
         self.decisions = selection.select(
-            self.your or {}, self.flaggems, rules, blocked=self.blocked(), folders=folders, operators=self.records
+            your or {}, flaggems, rules, blocked=self.blocked(), folders=folders, operators=self.records
         )
+        if self.settings.regen is not None:
+            self._regenerate()
         if self.settings.report_dir is not None:
             self._write_reports(rules)
         if self.settings.import_root is not None:
             failed = self._import()
             if failed and session.exitstatus == 0:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def live(self) -> bool:
+        """Whether this session's own measurements decide (SPEC §7: CPU timings only if allowed)."""
+        measured = any(r.bench for r in self.records.values())
+        return measured and (self.device == "cuda" or self.settings.allow_cpu_timings)
+
+    def deciding_tables(self) -> tuple[formats.PerfTable | None, formats.PerfTable | None]:
+        if self.live():
+            your, flaggems = self.measured_tables()
+            return your, flaggems or None
+        return self.your, self.flaggems
+
+    def _regenerate(self) -> None:
+        your, flaggems = self.measured_tables()
+        provenance = self.provenance()
+        folder = self.settings.regen
+        for name, table, key in (("your_perf_data.json", your, "your_time"), ("flaggems_perf_data.json", flaggems, "flaggems_time")):
+            data = {
+                op: {
+                    "configs": [
+                        {"shape": list(c.shape), "dtype": c.dtype, key: c.time_ms, "cuda_time": c.cuda_time_ms, **c.extra}
+                        for c in configs
+                    ],
+                    "provenance": provenance,
+                }
+                for op, configs in sorted(table.items())
+            }
+            jsonio.write_json(folder / name, data)  # unrounded: select on it reproduces this session
 
     def provenance(self) -> dict[str, Any]:
         from pytest_flaggems_import.runner import device, isolate
@@ -280,7 +420,9 @@ class FlaggemsSession:
             "flag_gems": isolate.flag_gems_runtime().label,
             "your_data": str(self.your_path) if self.your_path else None,
             "flaggems_data": str(self.flaggems_path) if self.flaggems_path else None,
-            "measured_by": "perf files (not re-measured)",
+            "measured_by": (
+                f"live: {self.settings.bench_metric} timing, median of rounds" if self.live() else "perf files (not re-measured)"
+            ),
             "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
 

@@ -142,3 +142,10 @@ def describe(device: str) -> dict[str, str]:
     else:
         info["gpu"] = "none: Triton interpreter on CPU"
     return info
+
+
+def synchronize(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        torch.cuda.synchronize()

@@ -1,0 +1,286 @@
+"""Timing one operator against torch and FlagGems on one configuration (shape, dtype).
+
+Three timings, as FlagGems' own benchmark harness names them (``benchmark/consts.py``):
+``kernel`` (``triton.testing.do_bench``: CUDA events around each call, L2 flushed between calls,
+median), ``cudagraph`` (``do_bench_cudagraph``: replay of a captured graph, so device time
+without Python launch overhead) and ``operator`` (a host timer around synchronised calls: end to
+end, what a user of the op waits). ``kernel`` and ``cudagraph`` are both recorded on the GPU;
+the CPU has only ``operator`` timings, which decide nothing unless the user allows it (SPEC §7).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from pytest_flaggems_import.core.names import OpName
+
+DEFAULT_SHAPES = {
+    "pointwise": ((1024, 1024), (4096, 4096)),
+    "reduction": ((1024, 1024), (4096, 4096)),
+    "blas": ((1024, 1024), (4096, 4096)),
+}
+QUANTILES = (0.2, 0.5, 0.8)
+
+
+class NotBenchmarkable(Exception):
+    """No inputs can be made for this operator (and it defines no ``bench_inputs``)."""
+
+
+class WrongResult(AssertionError):
+    """The candidate's output differs from PyTorch's at the benchmark shape."""
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    shape: tuple[int, ...]
+    dtype: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.dtype}-{'x'.join(map(str, self.shape)) or 'scalar'}"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Milliseconds at the 20th, 50th and 80th percentiles of ``rounds`` measurements."""
+
+    p20: float
+    p50: float
+    p80: float
+    rounds: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"p20": self.p20, "p50": self.p50, "p80": self.p80, "rounds": self.rounds}
+
+
+def parse_shapes(text: str) -> tuple[tuple[int, ...], ...]:
+    return tuple(tuple(int(n) for n in part.strip().split("x")) for part in text.split(",") if part.strip())
+
+
+def default_configs(category: str, shapes: str | None, dtypes: str) -> list[BenchConfig]:
+    chosen = parse_shapes(shapes) if shapes else DEFAULT_SHAPES.get(category, DEFAULT_SHAPES["pointwise"])
+    return [BenchConfig(s, d.strip()) for s in chosen for d in dtypes.split(",") if d.strip()]
+
+
+def aten_overload(name: OpName) -> Any | None:
+    import torch
+
+    packet = getattr(torch.ops.aten, name.base, None) if name.namespace == "aten" else None
+    if packet is None:
+        return None
+    return getattr(packet, name.overload or "default", None)
+
+
+def make_inputs(overload: Any, config: BenchConfig, device: str, params: Mapping[str, Any]) -> tuple[list, dict]:
+    """Tensors of the config's shape and dtype for every Tensor argument; the rest from ``params``
+    or the schema's defaults. Random normal data, never zeros."""
+    import torch
+
+    dtype = getattr(torch, config.dtype)
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    for arg in overload._schema.arguments:
+        kind = str(arg.type)
+        if arg.name in params:
+            value = _aten_value(params[arg.name], kind)
+        elif kind in ("Tensor", "Tensor?") and not arg.has_default_value():
+            value = torch.randn(config.shape, device=device).to(dtype)
+        elif arg.has_default_value():
+            continue
+        else:
+            raise NotBenchmarkable(f"argument {arg.name!r} ({kind}) has no value: give it in params or bench_inputs")
+        if arg.kwarg_only:
+            kwargs[arg.name] = value
+        else:
+            args.append(value)
+    return args, kwargs
+
+
+_REDUCTION = {"none": 0, "mean": 1, "sum": 2}
+
+
+def _aten_value(value: Any, kind: str) -> Any:
+    """Python-level params (``reduction="mean"``) in the form the ATen schema takes (``1``)."""
+    if kind == "int" and isinstance(value, str) and value in _REDUCTION:
+        return _REDUCTION[value]
+    return value
+
+
+def check_against(candidate: Callable, reference: Callable, args: list, kwargs: dict, dtype: str) -> None:
+    """Compare outputs before timing; fp16/bf16 get a looser tolerance, fp64 reference if possible."""
+    import torch
+
+    def clones(values):
+        return [v.clone() if isinstance(v, torch.Tensor) else v for v in values]
+
+    actual = candidate(*clones(args), **kwargs)
+    upcast = [v.double() if isinstance(v, torch.Tensor) and v.is_floating_point() else v for v in args]
+    try:
+        expected = reference(*upcast, **kwargs)
+    except RuntimeError:  # no fp64 kernel for this op
+        expected = reference(*clones(args), **kwargs)
+    if isinstance(actual, torch.Tensor) and isinstance(expected, torch.Tensor):
+        expected = expected.to(actual.dtype)  # fp16 overflow to inf is then inf on both sides
+    tol = {"float16": 2e-3, "bfloat16": 1.6e-2}.get(dtype, 1.3e-5)
+    try:
+        torch.testing.assert_close(actual, expected, rtol=tol, atol=tol, equal_nan=True, check_dtype=False)
+    except AssertionError as exc:
+        raise WrongResult(f"wrong at benchmark shape: {str(exc).splitlines()[0]}") from None
+
+
+def rotating(fn: Callable, args: list, kwargs: dict, copies: int) -> Callable[[], Any]:
+    """A call that cycles through ``copies`` fresh input sets made up front, outside any timing.
+
+    In-place operators then never see their own output as input, and no copy is timed.
+    """
+    import torch
+
+    sets = [[a.clone() if isinstance(a, torch.Tensor) else a for a in args] for _ in range(copies)]
+    cycle = itertools.cycle(sets)
+    return lambda: fn(*next(cycle), **kwargs)
+
+
+def _timing(samples: list[float]) -> Timing:
+    samples = sorted(samples)
+    q = statistics.quantiles(samples, n=10, method="inclusive") if len(samples) > 1 else samples * 9
+    return Timing(q[1], statistics.median(samples), q[7], len(samples))
+
+
+def time_kernel(call: Callable[[], Any], rounds: int, rep_ms: float) -> Timing:
+    import triton.testing
+
+    return _timing([triton.testing.do_bench(call, warmup=10, rep=rep_ms, return_mode="median") for _ in range(rounds)])
+
+
+def time_cudagraph(call: Callable[[], Any], rounds: int, rep_ms: float) -> Timing:
+    import triton.testing
+
+    return _timing([triton.testing.do_bench_cudagraph(call, rep=rep_ms, return_mode="median") for _ in range(rounds)])
+
+
+def time_operator(call: Callable[[], Any], rounds: int, device: str, min_ms: float = 5.0) -> Timing:
+    """Host timer around synchronised calls (end to end, launch overhead included)."""
+    import torch
+
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    call()
+    sync()
+    samples = []
+    for _ in range(rounds):
+        n, elapsed = 0, 0.0
+        start = time.perf_counter()
+        while elapsed * 1e3 < min_ms or n < 3:
+            call()
+            sync()
+            n += 1
+            elapsed = time.perf_counter() - start
+        samples.append(elapsed * 1e3 / n)
+    return _timing(samples)
+
+
+def flaggems_ops() -> frozenset[str]:
+    """Ops the installed FlagGems registers (its ``_FULL_CONFIG`` table), not guessed by timing:
+    under ``use_gems()`` an op it lacks silently falls back to torch."""
+    try:
+        import flag_gems
+    except Exception:  # noqa: BLE001
+        return frozenset()
+    table = getattr(flag_gems, "_FULL_CONFIG", ())
+    return frozenset(entry[0] for entry in table if entry and isinstance(entry[0], str))
+
+
+def flaggems_implements(name: OpName, registered: frozenset[str]) -> bool:
+    return name.short in registered or (name.overload is None and f"{name.base}.Tensor" in registered)
+
+
+def input_copies(args: list, budget_bytes: int = 1 << 30, most: int = 8) -> int:
+    import torch
+
+    size = sum(a.numel() * a.element_size() for a in args if isinstance(a, torch.Tensor)) or 1
+    return max(1, min(most, budget_bytes // size))
+
+
+def finite_or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _modes(device: str, metric: str) -> tuple[str, ...]:
+    if device != "cuda":
+        return ("operator",)
+    return ("kernel", "cudagraph", "operator") if metric == "operator" else ("kernel", "cudagraph")
+
+
+def measure(
+    candidate: Callable,
+    name: OpName,
+    config: BenchConfig,
+    device: str,
+    *,
+    metric: str = "kernel",
+    params: Mapping[str, Any] | None = None,
+    custom_inputs: Callable | None = None,
+    with_flaggems: bool = False,
+    rounds: int = 5,
+    rep_ms: float = 25.0,
+) -> dict[str, Any]:
+    """One perf row (SPEC §2 keys, milliseconds) with every timing's spread as extra keys.
+
+    Rounds alternate between the implementations, so slow drift of clocks or temperature
+    spreads over all three rather than biasing one of them.
+    """
+    import torch
+
+    reference = aten_overload(name)
+    if reference is None:
+        raise NotBenchmarkable(f"no torch.ops.aten op for {name.qualified} to compare with")
+    if custom_inputs is not None:
+        args, kwargs = custom_inputs(config.shape, getattr(torch, config.dtype), device)
+    else:
+        args, kwargs = make_inputs(reference, config, device, params or {})
+    check_against(candidate, reference, args, kwargs, config.dtype)
+    copies = input_copies(args)
+    impls = {"your": candidate, "cuda": reference}
+    if with_flaggems:
+        impls["flaggems"] = reference  # dispatched to FlagGems under use_gems(), below
+    calls = {impl: rotating(fn, args, kwargs, copies) for impl, fn in impls.items()}
+    modes = _modes(device, metric)
+    samples: dict[str, dict[str, list[float]]] = {i: {m: [] for m in modes} for i in impls}
+    for _ in range(rounds):
+        for impl, call in calls.items():
+            for mode in modes:
+                samples[impl][mode].append(_one(mode, call, device, rep_ms, impl == "flaggems"))
+    timings = {i: {m: _timing(s) for m, s in by_mode.items()} for i, by_mode in samples.items()}
+    decide = metric if metric in modes else "operator"
+    row: dict[str, Any] = {
+        "shape": list(config.shape),
+        "dtype": config.dtype,
+        "your_time": timings["your"][decide].p50,
+        "cuda_time": timings["cuda"][decide].p50,
+        "metric": decide,
+        "device": device,
+        "spread": {i: {m: t.as_dict() for m, t in by_mode.items()} for i, by_mode in timings.items()},
+    }
+    if with_flaggems:
+        row["flaggems_time"] = timings["flaggems"][decide].p50
+    return row
+
+
+def _one(mode: str, call: Callable[[], Any], device: str, rep_ms: float, gems: bool) -> float:
+    import contextlib
+
+    context: Any = contextlib.nullcontext()
+    if gems:
+        import flag_gems
+
+        context = flag_gems.use_gems()
+    with context:
+        if mode == "kernel":
+            return time_kernel(call, 1, rep_ms).p50
+        if mode == "cudagraph":
+            return time_cudagraph(call, 1, rep_ms).p50
+        return time_operator(call, 1, device).p50
