@@ -20,7 +20,7 @@ DEFAULT_THRESHOLD = {1: 1.30, 2: 1.25}
 CRITERION = {1: "speedup_vs_flaggems", 2: "relative_to_cuda"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConfigMetrics:
     shape: tuple[int, ...]
     dtype: str
