@@ -7,7 +7,7 @@ from pathlib import Path
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
-ADD_ONE_CODE = '''
+ADD_ONE_CODE = """
 import torch
 import triton
 import triton.language as tl
@@ -25,9 +25,9 @@ def {entry}(x):
     out = torch.empty_like(x)
     add_one_kernel[(triton.cdiv(x.numel(), 128),)](x, out, x.numel(), BLOCK=128)
     return out
-'''
+"""
 
-ADD_ONE_TEST = '''
+ADD_ONE_TEST = """
 import pytest
 import torch
 from flag_gems.experimental.generated.{category}.{entry} import {entry}
@@ -37,7 +37,7 @@ from flag_gems.experimental.generated.{category}.{entry} import {entry}
 def test_{entry}_adds_one(n):
     x = torch.randn(n, device="cuda")
     torch.testing.assert_close({entry}(x), x + 1)
-'''
+"""
 
 
 def operator_json(op: str = "add_one", *, code: str | None = None, test: str | None = "default",

@@ -19,10 +19,9 @@ import time
 import types
 from pathlib import Path
 
+import flag_gems
 import torch
 import triton.testing
-
-import flag_gems
 
 ROUNDS, REP_MS = 5, 25.0
 
@@ -78,14 +77,26 @@ def main() -> None:
             for _ in range(ROUNDS):
                 for impl, fn in impls.items():
                     it = itertools.cycle(sets)
-                    call = lambda fn=fn, it=it: fn(*next(it), **kwargs)  # noqa: E731
+                    call = lambda fn=fn, it=it, kw=kwargs: fn(*next(it), **kw)  # noqa: E731
                     ctx = flag_gems.use_gems() if impl == "flaggems" else torch.no_grad()
                     with ctx:
-                        samples[impl]["kernel"].append(triton.testing.do_bench(call, warmup=10, rep=REP_MS, return_mode="median"))
-                        samples[impl]["cudagraph"].append(triton.testing.do_bench_cudagraph(call, rep=REP_MS, return_mode="median"))
-            rows.append({"op": op, "shape": cfg["shape"], "dtype": cfg["dtype"],
-                         **{f"{i}_{m}": statistics.median(v) for i, by in samples.items() for m, v in by.items()}})
-    json.dump({"wall_s": time.perf_counter() - start, "rounds": ROUNDS, "rep_ms": REP_MS, "rows": rows}, sys.stdout, indent=1)
+                        samples[impl]["kernel"].append(
+                            triton.testing.do_bench(call, warmup=10, rep=REP_MS, return_mode="median")
+                        )
+                        samples[impl]["cudagraph"].append(
+                            triton.testing.do_bench_cudagraph(call, rep=REP_MS, return_mode="median")
+                        )
+            rows.append(
+                {
+                    "op": op,
+                    "shape": cfg["shape"],
+                    "dtype": cfg["dtype"],
+                    **{f"{i}_{m}": statistics.median(v) for i, by in samples.items() for m, v in by.items()},
+                }
+            )
+    json.dump(
+        {"wall_s": time.perf_counter() - start, "rounds": ROUNDS, "rep_ms": REP_MS, "rows": rows}, sys.stdout, indent=1
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Summarise the committed GPU runs into the Markdown tables of docs/benchmarks.md.
 
-    python3 benchmarks/gpu/summarize.py > docs/gpu-results.md
+python3 benchmarks/gpu/summarize.py > docs/gpu-results.md
 """
 
 from __future__ import annotations
@@ -30,7 +30,10 @@ def line(name: str, xs: list[float]) -> str:
 
 def repeatability() -> list[str]:
     a, b = rows(RUN1), rows(RUN2)
-    out = ["| speedup vs FlagGems, metric and size | configs | median change | p95 change |", "| --- | --- | --- | --- |"]
+    out = [
+        "| speedup vs FlagGems, metric and size | configs | median change | p95 change |",
+        "| --- | --- | --- | --- |",
+    ]
     for mode in ("kernel", "cudagraph"):
         big, small = [], []
         for key in a.keys() & b.keys():
@@ -46,7 +49,10 @@ def repeatability() -> list[str]:
 def agreement() -> list[str]:
     bare = json.loads((RUN2 / "bare.json").read_text())
     plugin = rows(RUN2)
-    out = ["| timing (candidate and torch) | values | median difference | p95 difference |", "| --- | --- | --- | --- |"]
+    out = [
+        "| timing (candidate and torch) | values | median difference | p95 difference |",
+        "| --- | --- | --- | --- |",
+    ]
     for mode in ("kernel", "cudagraph"):
         big, small = [], []
         for r in bare["rows"]:
@@ -79,8 +85,12 @@ def per_config() -> list[str]:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for (op, shape, dtype), s in sorted(rows(RUN2).items()):
-        def t(impl: str) -> str:
-            return f"{1e3 * s[impl]['kernel']['p50']:.1f} / {1e3 * s[impl]['cudagraph']['p50']:.1f}" if impl in s else "-"
+
+        def t(impl: str, s: dict = s) -> str:
+            return (
+                f"{1e3 * s[impl]['kernel']['p50']:.1f} / {1e3 * s[impl]['cudagraph']['p50']:.1f}" if impl in s else "-"
+            )
+
         speed = "-"
         if "flaggems" in s:
             k = s["flaggems"]["kernel"]["p50"] / s["your"]["kernel"]["p50"]

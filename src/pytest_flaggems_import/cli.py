@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from pytest_flaggems_import import __version__
 from pytest_flaggems_import.core import formats, jsonio, reports, selection
@@ -43,8 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sel = subs.add_parser("select", help="Apply the selection rules to perf files.")
     _add_shared(sel, "batch", "your_data", "flaggems_data", "threshold", "aggregate")
-    sel.add_argument("--output", required=True,
-                     help="selected_batchN.json, or a folder for both batches (needed with --batch auto).")
+    sel.add_argument(
+        "--output", required=True, help="selected_batchN.json, or a folder for both batches (needed with --batch auto)."
+    )
     sel.add_argument("--quiet", action="store_true", help="Print nothing but errors.")
     sel.add_argument("--json", action="store_true", help="Print the decisions as JSON on stdout.")
 

@@ -25,7 +25,10 @@ def perf_files(tmp_path):
 def test_select_batch1_writes_the_seed_example(perf_files, tmp_path, capsys):
     your, fg = perf_files
     out = tmp_path / "selected_batch1.json"
-    assert main(["select", "--batch", "1", "--your-data", str(your), "--flaggems-data", str(fg), "--output", str(out)]) == 0
+    assert (
+        main(["select", "--batch", "1", "--your-data", str(your), "--flaggems-data", str(fg), "--output", str(out)])
+        == 0
+    )
     data = json.loads(out.read_text())
     assert list(data["operators"]) == ["gelu"]
     assert data["operators"]["gelu"]["avg_speedup_vs_flaggems"] == 1.4
@@ -52,7 +55,9 @@ def test_select_threshold_and_aggregate_change_the_decision(perf_files, tmp_path
 
 def test_select_json_prints_decisions(perf_files, tmp_path, capsys):
     your, _ = perf_files
-    assert main(["select", "--batch", "2", "--your-data", str(your), "--output", str(tmp_path / "s.json"), "--json"]) == 0
+    assert (
+        main(["select", "--batch", "2", "--your-data", str(your), "--output", str(tmp_path / "s.json"), "--json"]) == 0
+    )
     decisions = json.loads(capsys.readouterr().out)
     assert {d["op"]: d["selected"] for d in decisions} == {"gelu": True, "huber_loss": True, "relu": True}
 
@@ -64,7 +69,10 @@ def test_bad_perf_file_exits_2_names_the_path_and_leaves_output_untouched(perf_f
     your.write_text(json.dumps(data))
     out = tmp_path / "selected_batch1.json"
     out.write_text("previous content")
-    assert main(["select", "--batch", "1", "--your-data", str(your), "--flaggems-data", str(fg), "--output", str(out)]) == 2
+    assert (
+        main(["select", "--batch", "1", "--your-data", str(your), "--flaggems-data", str(fg), "--output", str(out)])
+        == 2
+    )
     err = capsys.readouterr().err
     assert f"{your}: $.gelu.configs[0].dtype: unknown dtype 'fp12'" in err
     assert out.read_text() == "previous content"
@@ -72,7 +80,10 @@ def test_bad_perf_file_exits_2_names_the_path_and_leaves_output_untouched(perf_f
 
 def test_single_threshold_with_auto_is_a_usage_error(perf_files, tmp_path, capsys):
     your, _ = perf_files
-    assert main(["select", "--batch", "auto", "--your-data", str(your), "--threshold", "1.5", "--output", str(tmp_path)]) == 2
+    assert (
+        main(["select", "--batch", "auto", "--your-data", str(your), "--threshold", "1.5", "--output", str(tmp_path)])
+        == 2
+    )
     assert "T1,T2" in capsys.readouterr().err
 
 

@@ -17,7 +17,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-GENERIC_TEST = '''\
+GENERIC_TEST = """\
 import pytest
 import torch
 
@@ -58,7 +58,7 @@ def test_{stem}_matches_aten(dtype):
     expected = ref(*[a.clone() if isinstance(a, torch.Tensor) else a for a in args])
     actual = candidate(*args)
     torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-4, equal_nan=True, check_dtype=False)
-'''
+"""
 
 
 def op_name(stem: str, code: str) -> str:

@@ -136,7 +136,9 @@ def test_concurrent_imports_keep_both_entries(checkout, tmp_path):
     assert "import op_a" in init and "import op_b" in init
 
 
-@pytest.mark.parametrize(("entry", "category"), [("../evil", "pointwise"), ("ok", "../../etc"), ("/abs", "x"), ("a.b", "x")])
+@pytest.mark.parametrize(
+    ("entry", "category"), [("../evil", "pointwise"), ("ok", "../../etc"), ("/abs", "x"), ("a.b", "x")]
+)
 def test_hostile_names_cannot_write_outside_the_tree(checkout, entry, category):
     with pytest.raises(InputError, match="not a Python identifier"):
         find_checkout(checkout).paths(entry, category)
@@ -163,7 +165,7 @@ def test_dry_run_touches_nothing_and_its_diff_is_what_a_real_run_writes(checkout
     after = snapshot(checkout)
     for name, content in after.items():
         if before.get(name) != content:
-            added = [f"+{line}" for line in content.decode().splitlines() if line and "_at\": " not in line]
+            added = [f"+{line}" for line in content.decode().splitlines() if line and '_at": ' not in line]
             assert f"b/{name}" in dry
             assert all(line in dry for line in added[:20]), name
 
@@ -180,7 +182,9 @@ def test_experimental_ops_layout_is_detected_and_written(tmp_path, selected):
     root = tmp_path / "upstream"
     pkg = root / "src" / "flag_gems" / "experimental_ops"
     pkg.mkdir(parents=True)
-    (pkg / "__init__.py").write_text('from flag_gems.experimental_ops.rmsnorm import rmsnorm\n\n__all__ = ["rmsnorm"]\n')
+    (pkg / "__init__.py").write_text(
+        'from flag_gems.experimental_ops.rmsnorm import rmsnorm\n\n__all__ = ["rmsnorm"]\n'
+    )
     assert do_import(ops, sel, root) == 0
     init = (pkg / "__init__.py").read_text()
     assert init.startswith("from flag_gems.experimental_ops.rmsnorm import rmsnorm\n")

@@ -39,7 +39,9 @@ def test_just_below_the_threshold_is_rejected_with_the_number():
     assert "1.300x < 1.3x" in d.reason
 
 
-@pytest.mark.parametrize(("how", "expected"), [("mean", 2.0), ("geomean", 5.25 ** (1 / 3)), ("median", 1.5), ("worst", 1.0)])
+@pytest.mark.parametrize(
+    ("how", "expected"), [("mean", 2.0), ("geomean", 5.25 ** (1 / 3)), ("median", 1.5), ("worst", 1.0)]
+)
 def test_aggregations_of_speedups(how, expected):
     assert aggregate([1.0, 1.5, 3.5], how, higher_is_better=True) == pytest.approx(expected)
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import functools
 import json
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Literal
 
 import jsonschema
 

@@ -5,7 +5,8 @@ Values stay unrounded here; ``jsonio.rounded`` rounds them when a file is writte
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from pytest_flaggems_import.core.selection import CRITERION, ConfigMetrics, Decision, Rules
 
@@ -47,9 +48,7 @@ def selected_file(
         "aggregate": rules.aggregate,
         "rejected": {d.op: d.reason for d in sorted(mine, key=lambda d: d.op) if not d.selected},
         "unmatched_configs": {
-            d.op: [{"shape": list(c.shape), "dtype": c.dtype} for c in d.unmatched]
-            for d in mine
-            if d.unmatched
+            d.op: [{"shape": list(c.shape), "dtype": c.dtype} for c in d.unmatched] for d in mine if d.unmatched
         },
         "provenance": dict(provenance or {}),
     }

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable, Literal, Mapping, Sequence
+from typing import Literal
 
 from pytest_flaggems_import.core.formats import PerfConfig, PerfTable
 
@@ -185,5 +186,3 @@ def _decide_one(
     if baseline is None:
         return Decision(op, 1, False, "no FlagGems baseline (not in the FlagGems perf data)")
     return decide_batch1(op, configs, baseline, rules.thresholds[1], rules.aggregate)
-
-

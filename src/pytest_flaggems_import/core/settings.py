@@ -6,9 +6,10 @@ and the CLI loop over ``OPTIONS`` so the two front ends cannot drift apart (STYL
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from pytest_flaggems_import.core.selection import AGGREGATES, DEFAULT_THRESHOLD, Rules
 from pytest_flaggems_import.errors import UsageError
@@ -80,25 +81,118 @@ class Option:
 
 OPTIONS: tuple[Option, ...] = (
     Option("ops", (), parse_paths, "Folder(s) of operator JSON files to collect. Default: none (plugin off)."),
-    Option("your_data", None, Path, "your_perf_data.json. Default: the file of that name beside the ops folder.", cli=True),
-    Option("flaggems_data", None, Path, "flaggems_perf_data.json. Default: the file of that name beside the ops folder.", cli=True),
-    Option("batch", None, _choice("1", "2", "auto"), "Batch to select: 1, 2 or auto. Default: batchN/ folders, else auto.", cli=True),
-    Option("threshold", None, parse_threshold, "Selection threshold: T, or T1,T2 for both batches. Default: 1.30 (batch 1), 1.25 (batch 2).", cli=True),
-    Option("aggregate", "mean", _choice(*AGGREGATES), "How configs are aggregated: mean, geomean, median or worst. Default: mean.", cli=True),
-    Option("report_dir", None, Path, "Write selected_batch1.json, selected_batch2.json and session.json here. Default: no files."),
+    Option(
+        "your_data", None, Path, "your_perf_data.json. Default: the file of that name beside the ops folder.", cli=True
+    ),
+    Option(
+        "flaggems_data",
+        None,
+        Path,
+        "flaggems_perf_data.json. Default: the file of that name beside the ops folder.",
+        cli=True,
+    ),
+    Option(
+        "batch",
+        None,
+        _choice("1", "2", "auto"),
+        "Batch to select: 1, 2 or auto. Default: batchN/ folders, else auto.",
+        cli=True,
+    ),
+    Option(
+        "threshold",
+        None,
+        parse_threshold,
+        "Selection threshold: T, or T1,T2 for both batches. Default: 1.30 (batch 1), 1.25 (batch 2).",
+        cli=True,
+    ),
+    Option(
+        "aggregate",
+        "mean",
+        _choice(*AGGREGATES),
+        "How configs are aggregated: mean, geomean, median or worst. Default: mean.",
+        cli=True,
+    ),
+    Option(
+        "report_dir",
+        None,
+        Path,
+        "Write selected_batch1.json, selected_batch2.json and session.json here. Default: no files.",
+    ),
     Option("allow_untested", False, parse_bool, "Let operators without tests be selected. Default: off.", is_flag=True),
-    Option("device", "auto", _choice("auto", "cuda", "cpu"), "Where operators run: cuda, cpu (Triton interpreter) or auto. Default: auto."),
-    Option("timeout", 300.0, parse_positive, "Seconds one operator test may run before it fails as hung. Default: 300."),
-    Option("bench", False, parse_bool, "Re-measure passing operators against torch and FlagGems. Default: off.", is_flag=True),
-    Option("bench_metric", "kernel", _choice("kernel", "cudagraph", "operator"), "Timing that decides: kernel (do_bench), cudagraph or operator. Default: kernel."),
-    Option("bench_shapes", None, str, "Benchmark shapes when no perf file gives them, e.g. '1024x1024,4096x4096'. Default: per category."),
-    Option("bench_dtypes", "float16,float32,bfloat16", str, "Benchmark dtypes when no perf file gives them. Default: float16,float32,bfloat16."),
-    Option("allow_cpu_timings", False, parse_bool, "Let timings measured on the CPU decide a selection. Default: off.", is_flag=True),
-    Option("regen", None, Path, "Write regenerated your_perf_data.json and flaggems_perf_data.json here. Default: no files."),
-    Option("import", None, Path, "After selection, import the selected operators into this FlagGems checkout. Default: no import."),
-    Option("layout", "auto", _choice("auto", "generated", "experimental_ops"), "Target layout in the checkout. Default: auto (detected).", cli=True),
-    Option("dry_run", False, parse_bool, "With --flaggems-import: show the diff, write nothing. Default: off.", is_flag=True),
-    Option("force", False, parse_bool, "With --flaggems-import: overwrite operators whose code differs. Default: off.", is_flag=True),
+    Option(
+        "device",
+        "auto",
+        _choice("auto", "cuda", "cpu"),
+        "Where operators run: cuda, cpu (Triton interpreter) or auto. Default: auto.",
+    ),
+    Option(
+        "timeout", 300.0, parse_positive, "Seconds one operator test may run before it fails as hung. Default: 300."
+    ),
+    Option(
+        "bench",
+        False,
+        parse_bool,
+        "Re-measure passing operators against torch and FlagGems. Default: off.",
+        is_flag=True,
+    ),
+    Option(
+        "bench_metric",
+        "kernel",
+        _choice("kernel", "cudagraph", "operator"),
+        "Timing that decides: kernel (do_bench), cudagraph or operator. Default: kernel.",
+    ),
+    Option(
+        "bench_shapes",
+        None,
+        str,
+        "Benchmark shapes when no perf file gives them, e.g. '1024x1024,4096x4096'. Default: per category.",
+    ),
+    Option(
+        "bench_dtypes",
+        "float16,float32,bfloat16",
+        str,
+        "Benchmark dtypes when no perf file gives them. Default: float16,float32,bfloat16.",
+    ),
+    Option(
+        "allow_cpu_timings",
+        False,
+        parse_bool,
+        "Let timings measured on the CPU decide a selection. Default: off.",
+        is_flag=True,
+    ),
+    Option(
+        "regen",
+        None,
+        Path,
+        "Write regenerated your_perf_data.json and flaggems_perf_data.json here. Default: no files.",
+    ),
+    Option(
+        "import",
+        None,
+        Path,
+        "After selection, import the selected operators into this FlagGems checkout. Default: no import.",
+    ),
+    Option(
+        "layout",
+        "auto",
+        _choice("auto", "generated", "experimental_ops"),
+        "Target layout in the checkout. Default: auto (detected).",
+        cli=True,
+    ),
+    Option(
+        "dry_run",
+        False,
+        parse_bool,
+        "With --flaggems-import: show the diff, write nothing. Default: off.",
+        is_flag=True,
+    ),
+    Option(
+        "force",
+        False,
+        parse_bool,
+        "With --flaggems-import: overwrite operators whose code differs. Default: off.",
+        is_flag=True,
+    ),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
 
@@ -139,9 +233,7 @@ def make_rules(batch: str | None, threshold: tuple[float, ...] | None, aggregate
         elif batch in ("1", "2"):
             thresholds[int(batch)] = threshold[0]
         else:
-            raise UsageError(
-                "a single threshold needs --batch 1 or 2; with auto give both as T1,T2 (e.g. 1.3,1.25)"
-            )
+            raise UsageError("a single threshold needs --batch 1 or 2; with auto give both as T1,T2 (e.g. 1.3,1.25)")
     return Rules(batch=batch, thresholds=thresholds, aggregate=aggregate)  # type: ignore[arg-type]
 
 

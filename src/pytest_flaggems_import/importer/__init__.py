@@ -10,9 +10,10 @@ import datetime as dt
 import json
 import os
 import sys
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from pytest_flaggems_import.core import formats, jsonio
 from pytest_flaggems_import.core.categories import infer_category
@@ -220,7 +221,9 @@ def candidates_from_selected(selected: Sequence[Path], ops_dir: Path) -> list[re
             spec = formats.load_operator(files[op])
             metric = entry["avg_speedup_vs_flaggems"] if data["batch"] == 1 else entry["avg_relative_to_cuda"]
             why = f"{data.get('aggregate', 'mean')} {data['criterion']} {metric} (threshold {data['threshold']})"
-            validation = measured.get(op, {"total": None, "passed": None, "note": "no session.json beside the selected file"})
+            validation = measured.get(
+                op, {"total": None, "passed": None, "note": "no session.json beside the selected file"}
+            )
             perf = {k: entry[k] for k in ("avg_speedup_vs_flaggems", "avg_relative_to_cuda", "configs")}
             candidates.append(_candidate(spec, ops_dir, data["batch"], why, perf, validation))
     if problems:
@@ -228,7 +231,9 @@ def candidates_from_selected(selected: Sequence[Path], ops_dir: Path) -> list[re
     return candidates
 
 
-def run_import(selected: Sequence[Path], ops_dir: Path, root: Path, layout: str, dry_run: bool, force: bool) -> ExitStatus:
+def run_import(
+    selected: Sequence[Path], ops_dir: Path, root: Path, layout: str, dry_run: bool, force: bool
+) -> ExitStatus:
     """The CLI's ``import`` command."""
     candidates = candidates_from_selected(selected, ops_dir)
     outcome = import_candidates(candidates, root, layout, dry_run=dry_run, force=force)

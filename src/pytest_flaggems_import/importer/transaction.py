@@ -13,9 +13,9 @@ import fcntl
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 
 @dataclass(frozen=True)

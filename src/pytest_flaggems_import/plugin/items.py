@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import ast
 import types
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import pytest
 from _pytest.assertion.rewrite import rewrite_asserts

@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import faulthandler
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import pytest
 
@@ -307,12 +308,12 @@ class FlaggemsSession:
             extra = [{k: v for k, v in r.items() if k in ("metric", "device", "spread")} for r in rows]
             your[op] = tuple(
                 formats.PerfConfig(tuple(r["shape"]), r["dtype"], r["your_time"], r["cuda_time"], e)
-                for r, e in zip(rows, extra)
+                for r, e in zip(rows, extra, strict=False)
             )
             if all("flaggems_time" in r for r in rows):
                 flaggems[op] = tuple(
                     formats.PerfConfig(tuple(r["shape"]), r["dtype"], r["flaggems_time"], r["cuda_time"], e)
-                    for r, e in zip(rows, extra)
+                    for r, e in zip(rows, extra, strict=False)
                 )
         return your, flaggems
 
@@ -398,11 +399,20 @@ class FlaggemsSession:
         your, flaggems = self.measured_tables()
         provenance = self.provenance()
         folder = self.settings.regen
-        for name, table, key in (("your_perf_data.json", your, "your_time"), ("flaggems_perf_data.json", flaggems, "flaggems_time")):
+        for name, table, key in (
+            ("your_perf_data.json", your, "your_time"),
+            ("flaggems_perf_data.json", flaggems, "flaggems_time"),
+        ):
             data = {
                 op: {
                     "configs": [
-                        {"shape": list(c.shape), "dtype": c.dtype, key: c.time_ms, "cuda_time": c.cuda_time_ms, **c.extra}
+                        {
+                            "shape": list(c.shape),
+                            "dtype": c.dtype,
+                            key: c.time_ms,
+                            "cuda_time": c.cuda_time_ms,
+                            **c.extra,
+                        }
                         for c in configs
                     ],
                     "provenance": provenance,
@@ -421,7 +431,9 @@ class FlaggemsSession:
             "your_data": str(self.your_path) if self.your_path else None,
             "flaggems_data": str(self.flaggems_path) if self.flaggems_path else None,
             "measured_by": (
-                f"live: {self.settings.bench_metric} timing, median of rounds" if self.live() else "perf files (not re-measured)"
+                f"live: {self.settings.bench_metric} timing, median of rounds"
+                if self.live()
+                else "perf files (not re-measured)"
             ),
             "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }

@@ -14,8 +14,9 @@ import itertools
 import math
 import statistics
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from pytest_flaggems_import.core.names import OpName
 

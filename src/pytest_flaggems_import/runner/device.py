@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import os
 import types
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from pytest_flaggems_import.errors import UsageError
 

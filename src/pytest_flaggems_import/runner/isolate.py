@@ -16,9 +16,9 @@ import importlib.util
 import linecache
 import sys
 import types
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from pytest_flaggems_import.core.formats import OperatorSpec
 
@@ -49,8 +49,10 @@ def flag_gems_runtime() -> FlagGemsRuntime:
     except Exception as exc:  # noqa: BLE001 - any failure means "not usable here"
         for name in [n for n in sys.modules if n == "flag_gems" or n.startswith("flag_gems.")]:
             del sys.modules[name]
-        why = "not installed" if isinstance(exc, ModuleNotFoundError) and exc.name == "flag_gems" else (
-            f"import failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        why = (
+            "not installed"
+            if isinstance(exc, ModuleNotFoundError) and exc.name == "flag_gems"
+            else (f"import failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
         )
         return FlagGemsRuntime(_import_standin(), True, why)
     return FlagGemsRuntime(flag_gems, getattr(flag_gems, "STANDIN", False))

@@ -1,0 +1,85 @@
+"""--flaggems-bench on the CPU: the logic (inputs, checks, regeneration, what decides), not speed."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+
+from helpers import operator_json, run
+from pytest_flaggems_import.cli import main
+from pytest_flaggems_import.core import formats
+
+RELU = """
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def relu_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    x = tl.load(x_ptr + offs, mask=mask, other=0.0)
+    tl.store(out_ptr + offs, tl.where(x > 0, x, 0.0).to(x.dtype), mask=mask)
+
+
+def relu(x):
+    out = torch.empty_like(x)
+    n = x.numel()
+    relu_kernel[(GRID,)](x, out, n, BLOCK=1024)
+    return out
+"""
+RELU_TEST = """
+import torch
+from flag_gems.experimental_ops.relu import relu
+
+def test_relu_small():
+    x = torch.randn(300, device="cuda")
+    torch.testing.assert_close(relu(x), torch.relu(x))
+"""
+BENCH = ("--flaggems-bench", "--flaggems-bench-shapes=64x64", "--flaggems-bench-dtypes=float32", "-p", "no:randomly")
+
+
+def add_relu(ops_dir, grid="triton.cdiv(n, 1024)"):
+    (ops_dir / "relu.json").write_text(json.dumps(operator_json("aten::relu", code=RELU.replace("GRID", grid),
+                                                                test=RELU_TEST)))  # fmt: skip
+
+
+def test_bench_items_regenerate_perf_files_that_reproduce_the_decisions(pytester, ops_dir):
+    add_relu(ops_dir)
+    result = run(pytester, "--flaggems-ops=ops", *BENCH, "--flaggems-allow-cpu-timings", "--flaggems-regen=regen",
+                 "--flaggems-report-dir=out", "--flaggems-batch=2", "--flaggems-threshold=1000", "-rs", "-v")  # fmt: skip
+    result.stdout.fnmatch_lines(["*add_one.json::bench*SKIPPED*not benchmarkable*",
+                                 "*ops/relu.json::bench[[]float32-64x64[]] PASSED*"])  # fmt: skip
+    your = json.loads((pytester.path / "regen" / "your_perf_data.json").read_text())
+    assert formats.validate("your_perf", your, "regen") == []
+    row = your["relu"]["configs"][0]
+    assert (row["shape"], row["dtype"], row["device"], row["metric"]) == ([64, 64], "float32", "cpu", "operator")
+    assert row["your_time"] > 0 and row["spread"]["your"]["operator"]["rounds"] == 5
+    session = json.loads((pytester.path / "out" / "selected_batch2.json").read_text())
+    jsonschema.validate(session, formats.schema("selected"))
+    assert session["provenance"]["measured_by"].startswith("live")
+    out = pytester.path / "again.json"
+    assert main(["select", "--batch", "2", "--threshold", "1000", "--your-data", str(pytester.path / "regen" / "your_perf_data.json"),
+                 "--output", str(out), "--quiet"]) == 0  # fmt: skip
+    again = json.loads(out.read_text())
+    assert again["operators"] == session["operators"]
+
+
+def test_cpu_timings_decide_nothing_unless_allowed(pytester, ops_dir):
+    add_relu(ops_dir)
+    run(pytester, "--flaggems-ops=ops", *BENCH, "--flaggems-report-dir=out", "--flaggems-batch=2")
+    selected = json.loads((pytester.path / "out" / "selected_batch2.json").read_text())
+    assert selected["operators"] == {}
+    assert selected["rejected"]["relu"] == "no perf data"
+    assert selected["provenance"]["measured_by"] == "perf files (not re-measured)"
+
+
+def test_operator_wrong_at_the_benchmark_shape_is_rejected(pytester, ops_dir):
+    add_relu(ops_dir, grid="1")  # one block: right for the tests' 300 elements, wrong for 64x64
+    result = run(pytester, "--flaggems-ops=ops", *BENCH, "--flaggems-allow-cpu-timings", "--flaggems-report-dir=out",
+                 "--flaggems-batch=2")  # fmt: skip
+    result.assert_outcomes(passed=5, failed=1, skipped=1)
+    rejected = json.loads((pytester.path / "out" / "selected_batch2.json").read_text())["rejected"]
+    assert rejected["relu"].startswith("wrong at benchmark shape")
