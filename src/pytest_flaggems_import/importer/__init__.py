@@ -17,6 +17,7 @@ from typing import Any
 
 from pytest_flaggems_import.core import formats, jsonio
 from pytest_flaggems_import.core.categories import infer_category
+from pytest_flaggems_import.core.names import parse_op_name
 from pytest_flaggems_import.core.selection import CRITERION, Decision
 from pytest_flaggems_import.errors import ExitStatus, InputError, InputErrors
 from pytest_flaggems_import.importer import render, transaction
@@ -188,8 +189,6 @@ def _operator_files(ops_dir: Path) -> dict[str, Path]:
             continue
         if isinstance(data, dict) and "op_name" in data:
             try:
-                from pytest_flaggems_import.core.names import parse_op_name
-
                 name = parse_op_name(data["op_name"])
             except ValueError:
                 continue

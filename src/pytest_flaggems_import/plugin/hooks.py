@@ -66,6 +66,8 @@ def pytest_configure(config: pytest.Config) -> None:
     for record in session.records.values():
         # FlagGems' own tests mark each test with its op (@pytest.mark.elu); keep --strict-markers happy.
         config.addinivalue_line("markers", f"{record.op.split('.')[0]}: operator {record.op}")
+        if record.category:
+            config.addinivalue_line("markers", f"{record.category}: operators of this category")
     config.pluginmanager.register(session, "flaggems")
     _collect_ops_folders(config, settings.ops)
 

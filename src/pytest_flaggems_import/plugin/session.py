@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import faulthandler
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,112 +19,18 @@ import pytest
 
 from pytest_flaggems_import import __version__
 from pytest_flaggems_import.core import formats, jsonio, reports, selection
-from pytest_flaggems_import.core.categories import infer_category
-from pytest_flaggems_import.core.names import parse_op_name
 from pytest_flaggems_import.core.settings import Settings
 from pytest_flaggems_import.errors import InputError, InputErrors
+from pytest_flaggems_import.plugin import benchmarks
 from pytest_flaggems_import.plugin.items import LOADED, PROPERTY, Loaded, OperatorFile
-
-SKIP_NAMES = {"your_perf_data.json", "flaggems_perf_data.json", "_metadata.json", "session.json"}
-
-
-@dataclass
-class OpRecord:
-    """Everything the session learns about one operator."""
-
-    op: str
-    path: str
-    folder_batch: int | None = None
-    category: str | None = None
-    info: dict | None = None
-    has_tests: bool = False
-    load_error: str | None = None
-    passed: int = 0
-    failed: int = 0
-    skipped: int = 0
-    launches: int = 0
-    failures: list[str] = field(default_factory=list)
-    bench: list[dict] = field(default_factory=list)
-    bench_error: str | None = None
-
-    @property
-    def ran(self) -> int:
-        return self.passed + self.failed
-
-    def info_note(self) -> str:
-        """The generator's claim beside what was measured (SPEC §2: reported, never trusted)."""
-        if not self.info or "total" not in self.info:
-            return ""
-        claim = f"{self.info.get('success', '?')}/{self.info['total']}"
-        agrees = self.info.get("success") == self.passed and self.info["total"] == self.ran
-        return f"info {claim}" + ("" if agrees else " (disagrees)")
-
-
-def operator_files(folders: tuple[Path, ...]) -> list[Path]:
-    files = []
-    for folder in folders:
-        for path in sorted(folder.rglob("*.json")):
-            if path.name not in SKIP_NAMES and not path.name.startswith("selected_batch"):
-                files.append(path)
-    return files
-
-
-def index_operators(folders: tuple[Path, ...]) -> dict[Path, OpRecord]:
-    """Read every operator file once (JSON only); a malformed one is keyed by its file stem."""
-    index = {}
-    for path in operator_files(folders):
-        try:
-            data = jsonio.read_json(path)
-            name = parse_op_name(data["op_name"]).short
-        except (InputError, ValueError, KeyError, TypeError):
-            index[path.resolve()] = OpRecord(op=path.stem, path=str(path), folder_batch=formats.folder_batch(path))
-            continue
-        index[path.resolve()] = OpRecord(
-            op=name,
-            path=str(path),
-            folder_batch=formats.folder_batch(path),
-            category=data.get("category") or infer_category(parse_op_name(name), str(data.get("code", ""))),
-            info=data.get("info") if isinstance(data.get("info"), dict) else None,
-            has_tests=bool(data.get("test_func")),
-        )
-    return index
-
-
-def unique_records(records: Iterable[OpRecord]) -> dict[str, OpRecord]:
-    """One record per operator; two files for one op would mix their outcomes (seed FAQ: name
-    versions apart, ``gelu_v1``/``gelu_v2``)."""
-    by_op: dict[str, OpRecord] = {}
-    for record in records:
-        if record.op in by_op:
-            raise pytest.UsageError(
-                f"{record.path}: operator {record.op!r} is also defined by {by_op[record.op].path}; give each version its own op_name"
-            )
-        by_op[record.op] = record
-    return by_op
-
-
-def rekey(table: formats.PerfTable | None, ops: list[str]) -> formats.PerfTable | None:
-    """Key perf entries by the operator's short name when a file uses another spelling."""
-    if table is None:
-        return None
-    table = dict(table)
-    for op in ops:
-        for key in parse_op_name(op).perf_keys():
-            if key != op and key in table and op not in table:
-                table[op] = table.pop(key)
-    return table
-
-
-def _failure_line(text: str) -> str:
-    """The ``E   ...`` line of a failure report: the exception pytest shows."""
-    lines = [line[1:].strip() for line in text.splitlines() if line.startswith("E ")]
-    return lines[0].split(": ", 1)[-1] if lines else _problem_line(text)
-
-
-def _problem_line(text: str) -> str:
-    """The reason in an ``OperatorProblem`` report, without xdist's ``[gw0] linux -- ...`` line."""
-    lines = [line for line in text.strip().splitlines() if line.strip() and not line.startswith("[gw")]
-    return lines[0].split(": ", 1)[-1] if lines else "failed"
+from pytest_flaggems_import.plugin.records import (
+    OpRecord,
+    failure_line,
+    index_operators,
+    problem_line,
+    rekey,
+    unique_records,
+)
 
 
 class FlaggemsSession:
@@ -233,89 +139,8 @@ class FlaggemsSession:
             raise guard.Tampering(f"the operator replaced {', '.join(tampered)} during the test (restored)")
         return result
 
-    # -- benchmarks (issue: live measurements) ---------------------------------------------
     def bench_items(self, parent: OperatorFile, loaded: Loaded) -> Iterator[pytest.Item]:
-        from pytest_flaggems_import.runner import bench
-
-        assert loaded.spec is not None
-        given = (self.your or {}).get(loaded.op or "")
-        configs = (
-            [bench.BenchConfig(c.shape, c.dtype) for c in given]
-            if given
-            else bench.default_configs(loaded.category, self.settings.bench_shapes, self.settings.bench_dtypes)
-        )
-        for config in configs:
-            item = pytest.Function.from_parent(parent, name=f"bench[{config.id}]", callobj=self._bench(loaded, config))
-            item.add_marker(pytest.mark.flaggems_bench)
-            item.user_properties.append((PROPERTY, {"op": loaded.op, "kind": "bench"}))
-            yield item
-
-    def _bench(self, loaded: Loaded, config: Any) -> Any:
-        from pytest_flaggems_import.runner import bench, isolate
-
-        spec = loaded.spec
-        assert spec is not None and loaded.module is not None
-        candidate = isolate.entry_function(loaded.module, spec)
-
-        def bench_operator(benchmark: Any, request: pytest.FixtureRequest) -> None:
-            record = self.records[spec.op]
-            if record.load_error or record.failed:
-                pytest.skip("not benchmarked: its tests failed")
-            custom = getattr(loaded.module, "bench_inputs", None) or getattr(
-                request.node.parent.obj if spec.test_func else None, "bench_inputs", None
-            )
-            try:
-                row = bench.measure(
-                    candidate, spec.name, config, self.device, metric=self.settings.bench_metric,
-                    params=spec.params, custom_inputs=custom, with_flaggems=self.flaggems_has(spec),
-                )  # fmt: skip
-            except bench.NotBenchmarkable as exc:
-                pytest.skip(f"not benchmarkable: {exc}")
-            request.node.user_properties.append(("flaggems_bench", [row]))
-            benchmark.extra_info.update({k: v for k, v in row.items() if k != "spread"})
-            benchmark.extra_info["spread"] = row["spread"]
-            # pytest-benchmark's own figure is the end-to-end (operator) time of the candidate.
-            benchmark.pedantic(self._synchronised(candidate, row, config, spec), rounds=10, warmup_rounds=2)
-
-        return bench_operator
-
-    def _synchronised(self, candidate: Any, row: dict, config: Any, spec: formats.OperatorSpec) -> Any:
-        from pytest_flaggems_import.runner import bench, device
-
-        reference = bench.aten_overload(spec.name)
-        args, kwargs = bench.make_inputs(reference, config, self.device, spec.params) if reference else ([], {})
-
-        def call() -> None:
-            candidate(*args, **kwargs)
-            device.synchronize(self.device)
-
-        return call
-
-    def flaggems_has(self, spec: formats.OperatorSpec) -> bool:
-        from pytest_flaggems_import.runner import bench, isolate
-
-        if isolate.flag_gems_runtime().standin or self.device != "cuda":
-            return False
-        return bench.flaggems_implements(spec.name, bench.flaggems_ops())
-
-    def measured_tables(self) -> tuple[formats.PerfTable, formats.PerfTable]:
-        your: formats.PerfTable = {}
-        flaggems: formats.PerfTable = {}
-        for op, record in self.records.items():
-            rows = record.bench
-            if not rows:
-                continue
-            extra = [{k: v for k, v in r.items() if k in ("metric", "device", "spread")} for r in rows]
-            your[op] = tuple(
-                formats.PerfConfig(tuple(r["shape"]), r["dtype"], r["your_time"], r["cuda_time"], e)
-                for r, e in zip(rows, extra, strict=False)
-            )
-            if all("flaggems_time" in r for r in rows):
-                flaggems[op] = tuple(
-                    formats.PerfConfig(tuple(r["shape"]), r["dtype"], r["flaggems_time"], r["cuda_time"], e)
-                    for r, e in zip(rows, extra, strict=False)
-                )
-        return your, flaggems
+        return benchmarks.bench_items(self, parent, loaded)
 
     # -- gathering outcomes ---------------------------------------------------------------
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -327,12 +152,12 @@ class FlaggemsSession:
         kind = mine.get("kind")
         if kind in ("load", "tests"):
             if report.failed and report.when == "call":
-                record.load_error = _problem_line(report.longreprtext)
+                record.load_error = problem_line(report.longreprtext)
         elif kind == "bench":
             if report.when == "call":
                 record.bench += props.get("flaggems_bench", [])
                 if report.failed:
-                    record.bench_error = _failure_line(report.longreprtext)
+                    record.bench_error = failure_line(report.longreprtext)
         elif report.when == "call" or not report.passed:
             self._count_test(record, report, int(props.get("flaggems_launches", 0)))
 
@@ -391,12 +216,12 @@ class FlaggemsSession:
 
     def deciding_tables(self) -> tuple[formats.PerfTable | None, formats.PerfTable | None]:
         if self.live():
-            your, flaggems = self.measured_tables()
+            your, flaggems = benchmarks.measured_tables(self.records)
             return your, flaggems or None
         return self.your, self.flaggems
 
     def _regenerate(self) -> None:
-        your, flaggems = self.measured_tables()
+        your, flaggems = benchmarks.measured_tables(self.records)
         provenance = self.provenance()
         folder = self.settings.regen
         for name, table, key in (
@@ -473,24 +298,32 @@ class FlaggemsSession:
 
         tr = terminalreporter
         tr.section("flaggems selection")
-        tr.write_line(f"device: {self.device}; flag_gems: {isolate.flag_gems_runtime().label}; "
-                      f"perf: {self.your_path or 'none'}")  # fmt: skip
-        by_op = {d.op: d for d in self.decisions}
-        width = max([len(op) for op in self.records] + [8])
-        tr.write_line(f"{'op':<{width}} {'batch':<5} {'category':<10} {'tests':<22} {'metric':<22} decision")
-        for op, r in sorted(self.records.items(), key=lambda kv: (self.batch_of(kv[0]), kv[0])):
-            d = by_op.get(op)
-            tests = f"{r.passed}/{r.ran}" + (f" {r.info_note()}" if r.info_note() else "")
-            verdict = ("selected" if d.selected else f"rejected: {d.reason}") if d else "-"
-            metric = reports.metric_text(d) if d else "-"
-            batch = d.batch if d else self.batch_of(op)
-            tr.write_line(f"{op:<{width}} {batch:<5} {r.category or '':<10} {tests:<22} {metric:<22} {verdict}")
+        source = self.provenance()["measured_by"] if self.live() else f"perf files: {self.your_path or 'none'}"
+        tr.write_line(f"device: {self.device}; flag_gems: {isolate.flag_gems_runtime().label}; numbers: {source}")
+        for line in self._table():
+            tr.write_line(line)
         for batch in (1, 2):
             mine = [d for d in self.decisions if d.batch == batch]
             if mine:
-                chosen = sum(d.selected for d in mine)
-                tr.write_line(f"batch {batch}: {chosen} of {len(mine)} selected")
+                tr.write_line(f"batch {batch}: {sum(d.selected for d in mine)} of {len(mine)} selected")
         if self.settings.report_dir is not None:
             tr.write_line(f"reports written to {self.settings.report_dir}")
         for line in self.import_summary:
             tr.write_line(line)
+
+    def _table(self) -> list[str]:
+        """One row per operator: batch, category, tests passed/run (and the claim), metric, decision."""
+        by_op = {d.op: d for d in self.decisions}
+        rows = []
+        for op, r in sorted(self.records.items(), key=lambda kv: (self.batch_of(kv[0]), kv[0])):
+            d = by_op.get(op)
+            tests = " ".join(filter(None, [f"{r.passed}/{r.ran}", r.info_note()]))
+            verdict = ("selected" if d.selected else f"rejected: {d.reason}") if d else "-"
+            batch = str(d.batch if d else self.batch_of(op))
+            rows.append((op, batch, r.category or "", tests, reports.metric_text(d) if d else "-", verdict))
+        header = ("op", "batch", "category", "tests", "metric", "decision")
+        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(5)]
+        return [
+            " ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + " " + row[5]
+            for row in [header, *rows]
+        ]

@@ -210,6 +210,22 @@ def finite_or_none(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
+def inputs_for(
+    name: OpName, config: BenchConfig, device: str, params: Mapping[str, Any], custom: Callable | None
+) -> tuple[Any, list, dict]:
+    """The ATen reference and the inputs for one config: the operator's own ``bench_inputs`` if
+    it has one, else synthesised from the schema."""
+    import torch
+
+    reference = aten_overload(name)
+    if reference is None:
+        raise NotBenchmarkable(f"no torch.ops.aten op for {name.qualified} to compare with")
+    if custom is not None:
+        args, kwargs = custom(config.shape, getattr(torch, config.dtype), device)
+        return reference, list(args), dict(kwargs)
+    return reference, *make_inputs(reference, config, device, params)
+
+
 def _modes(device: str, metric: str) -> tuple[str, ...]:
     if device != "cuda":
         return ("operator",)
@@ -234,15 +250,7 @@ def measure(
     Rounds alternate between the implementations, so slow drift of clocks or temperature
     spreads over all three rather than biasing one of them.
     """
-    import torch
-
-    reference = aten_overload(name)
-    if reference is None:
-        raise NotBenchmarkable(f"no torch.ops.aten op for {name.qualified} to compare with")
-    if custom_inputs is not None:
-        args, kwargs = custom_inputs(config.shape, getattr(torch, config.dtype), device)
-    else:
-        args, kwargs = make_inputs(reference, config, device, params or {})
+    reference, args, kwargs = inputs_for(name, config, device, params or {}, custom_inputs)
     check_against(candidate, reference, args, kwargs, config.dtype)
     copies = input_copies(args)
     impls = {"your": candidate, "cuda": reference}

@@ -1,0 +1,101 @@
+"""Benchmark items (``gelu.json::bench[float16-4096x4096]``) and the tables their rows make.
+
+Each item is a ``pytest.Function`` that takes pytest-benchmark's ``benchmark`` fixture, so that
+plugin's storage and comparisons work; the GPU-correct figures come from ``runner.bench`` and
+travel to the session in ``user_properties`` (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_flaggems_import.core import formats
+from pytest_flaggems_import.plugin.items import PROPERTY, Loaded, OperatorFile
+from pytest_flaggems_import.plugin.records import OpRecord
+
+if TYPE_CHECKING:
+    from pytest_flaggems_import.plugin.session import FlaggemsSession
+
+
+def bench_items(session: FlaggemsSession, parent: OperatorFile, loaded: Loaded) -> Iterator[pytest.Item]:
+    from pytest_flaggems_import.runner import bench
+
+    settings = session.settings
+    given = (session.your or {}).get(loaded.op or "")
+    configs = (
+        [bench.BenchConfig(c.shape, c.dtype) for c in given]
+        if given
+        else bench.default_configs(loaded.category, settings.bench_shapes, settings.bench_dtypes)
+    )
+    for config in configs:
+        item = pytest.Function.from_parent(
+            parent, name=f"bench[{config.id}]", callobj=_bench_function(session, loaded, config)
+        )
+        item.add_marker(pytest.mark.flaggems_bench)
+        item.user_properties.append((PROPERTY, {"op": loaded.op, "kind": "bench"}))
+        yield item
+
+
+def _bench_function(session: FlaggemsSession, loaded: Loaded, config: Any) -> Callable[..., None]:
+    from pytest_flaggems_import.runner import bench, device, isolate
+
+    spec = loaded.spec
+    assert spec is not None and loaded.module is not None
+    candidate = isolate.entry_function(loaded.module, spec)
+
+    def bench_operator(benchmark: Any, request: pytest.FixtureRequest) -> None:
+        record = session.records[spec.op]
+        if record.load_error or record.failed:
+            pytest.skip("not benchmarked: its tests failed")
+        tests_module = request.node.parent.obj if spec.test_func else None
+        custom = getattr(loaded.module, "bench_inputs", None) or getattr(tests_module, "bench_inputs", None)
+        try:
+            row = bench.measure(
+                candidate, spec.name, config, session.device, metric=session.settings.bench_metric,
+                params=spec.params, custom_inputs=custom, with_flaggems=flaggems_has(session, spec),
+            )  # fmt: skip
+        except bench.NotBenchmarkable as exc:
+            pytest.skip(f"not benchmarkable: {exc}")
+        request.node.user_properties.append(("flaggems_bench", [row]))
+        benchmark.extra_info.update(row)
+        # pytest-benchmark's own figure: the candidate end to end (synchronised calls).
+        _, args, kwargs = bench.inputs_for(spec.name, config, session.device, spec.params, custom)
+
+        def call() -> None:
+            candidate(*args, **kwargs)
+            device.synchronize(session.device)
+
+        benchmark.pedantic(call, rounds=10, warmup_rounds=2)
+
+    return bench_operator
+
+
+def flaggems_has(session: FlaggemsSession, spec: formats.OperatorSpec) -> bool:
+    """Whether the installed FlagGems implements the op (never the stand-in, never on the CPU)."""
+    from pytest_flaggems_import.runner import bench, isolate
+
+    if isolate.flag_gems_runtime().standin or session.device != "cuda":
+        return False
+    return bench.flaggems_implements(spec.name, bench.flaggems_ops())
+
+
+def measured_tables(records: Mapping[str, OpRecord]) -> tuple[formats.PerfTable, formats.PerfTable]:
+    """The session's rows as perf tables: (your, flaggems), spread kept as extra keys."""
+    your: formats.PerfTable = {}
+    flaggems: formats.PerfTable = {}
+    for op, record in records.items():
+        rows = record.bench
+        if not rows:
+            continue
+        extras = [{k: r[k] for k in ("metric", "device", "spread") if k in r} for r in rows]
+        your[op] = tuple(_config(r, "your_time", e) for r, e in zip(rows, extras, strict=True))
+        if all("flaggems_time" in r for r in rows):
+            flaggems[op] = tuple(_config(r, "flaggems_time", e) for r, e in zip(rows, extras, strict=True))
+    return your, flaggems
+
+
+def _config(row: dict, key: str, extra: dict) -> formats.PerfConfig:
+    return formats.PerfConfig(tuple(row["shape"]), row["dtype"], row[key], row["cuda_time"], extra)

@@ -1,0 +1,117 @@
+"""What the session knows per operator: the index of operator files (JSON only, read once at
+configure time, so the xdist controller knows every operator without collecting) and the counts
+gathered from reports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from pytest_flaggems_import.core import formats, jsonio
+from pytest_flaggems_import.core.categories import infer_category
+from pytest_flaggems_import.core.names import parse_op_name
+from pytest_flaggems_import.errors import InputError
+
+SKIP_NAMES = {"your_perf_data.json", "flaggems_perf_data.json", "_metadata.json", "session.json"}
+
+
+@dataclass
+class OpRecord:
+    """Everything the session learns about one operator."""
+
+    op: str
+    path: str
+    folder_batch: int | None = None
+    category: str | None = None
+    info: dict | None = None
+    has_tests: bool = False
+    load_error: str | None = None
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    launches: int = 0
+    failures: list[str] = field(default_factory=list)
+    bench: list[dict] = field(default_factory=list)
+    bench_error: str | None = None
+
+    @property
+    def ran(self) -> int:
+        return self.passed + self.failed
+
+    def info_note(self) -> str:
+        """The generator's claim beside what was measured (SPEC §2: reported, never trusted)."""
+        if not self.info or "total" not in self.info:
+            return ""
+        claim = f"{self.info.get('success', '?')}/{self.info['total']}"
+        agrees = self.info.get("success") == self.passed and self.info["total"] == self.ran
+        return f"info {claim}" + ("" if agrees else " (disagrees)")
+
+
+def operator_files(folders: tuple[Path, ...]) -> list[Path]:
+    files = []
+    for folder in folders:
+        for path in sorted(folder.rglob("*.json")):
+            if path.name not in SKIP_NAMES and not path.name.startswith("selected_batch"):
+                files.append(path)
+    return files
+
+
+def index_operators(folders: tuple[Path, ...]) -> dict[Path, OpRecord]:
+    """Read every operator file once (JSON only); a malformed one is keyed by its file stem."""
+    index = {}
+    for path in operator_files(folders):
+        try:
+            data = jsonio.read_json(path)
+            name = parse_op_name(data["op_name"]).short
+        except (InputError, ValueError, KeyError, TypeError):
+            index[path.resolve()] = OpRecord(op=path.stem, path=str(path), folder_batch=formats.folder_batch(path))
+            continue
+        index[path.resolve()] = OpRecord(
+            op=name,
+            path=str(path),
+            folder_batch=formats.folder_batch(path),
+            category=data.get("category") or infer_category(parse_op_name(name), str(data.get("code", ""))),
+            info=data.get("info") if isinstance(data.get("info"), dict) else None,
+            has_tests=bool(data.get("test_func")),
+        )
+    return index
+
+
+def unique_records(records: Iterable[OpRecord]) -> dict[str, OpRecord]:
+    """One record per operator; two files for one op would mix their outcomes (seed FAQ: name
+    versions apart, ``gelu_v1``/``gelu_v2``)."""
+    by_op: dict[str, OpRecord] = {}
+    for record in records:
+        if record.op in by_op:
+            raise pytest.UsageError(
+                f"{record.path}: operator {record.op!r} is also defined by {by_op[record.op].path}; give each version its own op_name"
+            )
+        by_op[record.op] = record
+    return by_op
+
+
+def rekey(table: formats.PerfTable | None, ops: list[str]) -> formats.PerfTable | None:
+    """Key perf entries by the operator's short name when a file uses another spelling."""
+    if table is None:
+        return None
+    table = dict(table)
+    for op in ops:
+        for key in parse_op_name(op).perf_keys():
+            if key != op and key in table and op not in table:
+                table[op] = table.pop(key)
+    return table
+
+
+def failure_line(text: str) -> str:
+    """The ``E   ...`` line of a failure report: the exception pytest shows."""
+    lines = [line[1:].strip() for line in text.splitlines() if line.startswith("E ")]
+    return lines[0].split(": ", 1)[-1] if lines else problem_line(text)
+
+
+def problem_line(text: str) -> str:
+    """The reason in an ``OperatorProblem`` report, without xdist's ``[gw0] linux -- ...`` line."""
+    lines = [line for line in text.strip().splitlines() if line.strip() and not line.startswith("[gw")]
+    return lines[0].split(": ", 1)[-1] if lines else "failed"
