@@ -1,0 +1,71 @@
+"""On a CUDA machine only: the plugin compiled for real, and the timing modes measuring what they
+claim. They measure; they never gate the CPU-only CI (skipped there, covered by CPU tests)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers import operator_json
+
+torch = pytest.importorskip("torch")
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+
+RELU = """
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def relu_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    x = tl.load(x_ptr + offs, mask=mask, other=0.0)
+    tl.store(out_ptr + offs, tl.where(x > 0, x, 0.0).to(x.dtype), mask=mask)
+
+
+def relu(x):
+    out = torch.empty_like(x)
+    relu_kernel[(triton.cdiv(x.numel(), 1024),)](x, out, x.numel(), BLOCK=1024)
+    return out
+"""
+RELU_TEST = """
+import torch
+from flag_gems.experimental_ops.relu import relu
+
+def test_relu():
+    x = torch.randn(1 << 20, device="cuda", dtype=torch.float16)
+    torch.testing.assert_close(relu(x), torch.relu(x))
+"""
+
+
+def test_examples_screen_on_cuda(pytester, examples):
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", f"--flaggems-ops={examples / 'operator_data'}", "--flaggems-device=cuda",
+        "--flaggems-report-dir=out",
+    )  # fmt: skip
+    result.assert_outcomes(passed=51, failed=2)
+    session = json.loads((pytester.path / "out" / "session.json").read_text())
+    assert session["provenance"]["device"] == "cuda"
+    assert {op for op, r in session["operators"].items() if r["failed"]} == {"frac"}
+
+
+def test_cudagraph_leaves_out_launch_overhead(pytester):
+    (pytester.path / "ops").mkdir()
+    (pytester.path / "ops" / "relu.json").write_text(json.dumps(operator_json("aten::relu", code=RELU, test=RELU_TEST)))
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--flaggems-ops=ops", "--flaggems-device=cuda", "--flaggems-bench",
+        "--flaggems-bench-shapes=256x256,4096x4096", "--flaggems-bench-dtypes=float16",
+        "--flaggems-bench-metric=cudagraph", "--flaggems-regen=regen",
+    )  # fmt: skip
+    result.assert_outcomes(passed=4)
+    rows = json.loads((pytester.path / "regen" / "your_perf_data.json").read_text())["relu"]["configs"]
+    for row in rows:
+        spread = row["spread"]["your"]
+        assert row["metric"] == "cudagraph" and row["your_time"] == spread["cudagraph"]["p50"]
+        assert 0 < spread["cudagraph"]["p50"] <= spread["kernel"]["p50"] * 1.05
+        assert spread["cudagraph"]["p20"] <= spread["cudagraph"]["p50"] <= spread["cudagraph"]["p80"]
+    small = rows[0]["spread"]["your"]
+    assert small["cudagraph"]["p50"] < 0.5 * small["kernel"]["p50"], "a 256x256 launch is host-bound in kernel mode"
