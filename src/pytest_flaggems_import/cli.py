@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pytest_flaggems_import import __version__
 from pytest_flaggems_import.core import formats, jsonio, reports, selection
@@ -88,6 +89,7 @@ def _json_files(paths: Sequence[Path]) -> list[Path]:
 def cmd_validate(args: argparse.Namespace) -> ExitStatus:
     problems: list[InputError] = []
     files = _json_files(args.paths)
+    seen: dict[str, Any] = {"operator": [], "your_perf": None, "flaggems_perf": None}
     for path in files:
         try:
             data = jsonio.read_json(path)
@@ -101,9 +103,16 @@ def cmd_validate(args: argparse.Namespace) -> ExitStatus:
         found = formats.validate(kind, data, path)
         problems += found
         if not found and kind == "operator":
-            for warning in formats.operator_warnings(formats.operator_from_data(data, path)):
+            spec = formats.operator_from_data(data, path)
+            seen["operator"].append(spec.op)
+            for warning in formats.operator_warnings(spec):
                 print(f"warning: {warning}", file=sys.stderr)
+        elif not found and kind in formats.TIME_KEY:
+            seen[kind] = formats.perf_from_data(data, kind)
         print(f"{'ok  ' if not found else 'FAIL'} {path} ({kind})")
+    if seen["operator"] and seen["your_perf"] is not None:
+        for warning in formats.cross_warnings(seen["operator"], seen["your_perf"], seen["flaggems_perf"]):
+            print(f"warning: {warning}", file=sys.stderr)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     print(f"{len(files)} files checked, {len(problems)} problems")

@@ -43,7 +43,3 @@ class InputErrors(FlaggemsError):
 
 class UsageError(FlaggemsError):
     """Options that cannot work together, caught before any work starts."""
-
-
-class ImportConflict(FlaggemsError):
-    """The checkout holds a different version of an operator and --force was not given."""

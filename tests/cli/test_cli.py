@@ -129,3 +129,12 @@ def test_the_console_script_runs(tmp_path, examples):
     assert proc.returncode == 0, proc.stderr
     assert "batch 1: 2 of 3 selected" in proc.stdout
     assert (out / "selected_batch1.json").is_file()
+
+
+def test_validate_lists_perf_entries_without_operator_files(tmp_path, capsys):
+    write_json(tmp_path / "ops" / "gelu.json", operator_json("aten::gelu"))
+    your = write_json(
+        tmp_path / "your_perf_data.json", perf({"gelu": [([8], "fp16", 1, 1)], "ghost": [([8], "fp16", 1, 1)]})
+    )
+    assert main(["validate", str(tmp_path / "ops"), str(your)]) == 0
+    assert "warning: your_perf_data: 'ghost' has no operator file" in capsys.readouterr().err

@@ -96,6 +96,7 @@ def test_selection_files_match_the_tests_and_perf(pytester, ops_dir_with_perf, a
     session = json.loads((pytester.path / "out" / "session.json").read_text())
     assert session["operators"]["add_one"]["passed"] == 2
     assert session["provenance"]["device"] == "cpu"
+    assert "| `add_one` | 2 | selected |" in (pytester.path / "out" / "selection.md").read_text()
     result.stdout.fnmatch_lines(["*flaggems selection*", "add_one*2/2*selected*", "bad*0/2*rejected: tests failed*"])
 
 

@@ -275,6 +275,7 @@ class FlaggemsSession:
             "decisions": [reports.decision_dict(d) for d in self.decisions],
         }
         jsonio.write_json(folder / "session.json", jsonio.rounded(session))
+        jsonio.write_atomic(folder / "selection.md", reports.markdown_table(self.decisions))
 
     def _import(self) -> bool:
         from pytest_flaggems_import.importer import import_decisions
@@ -302,6 +303,10 @@ class FlaggemsSession:
         tr.write_line(f"device: {self.device}; flag_gems: {isolate.flag_gems_runtime().label}; numbers: {source}")
         for line in self._table():
             tr.write_line(line)
+        your = self.deciding_tables()[0]
+        if your is not None:
+            for warning in formats.cross_warnings(self.records, your, None):
+                tr.write_line(f"warning: {warning}")
         for batch in (1, 2):
             mine = [d for d in self.decisions if d.batch == batch]
             if mine:

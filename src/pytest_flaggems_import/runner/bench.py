@@ -11,7 +11,6 @@ the CPU has only ``operator`` timings, which decide nothing unless the user allo
 from __future__ import annotations
 
 import itertools
-import math
 import statistics
 import time
 from collections.abc import Callable, Mapping
@@ -204,10 +203,6 @@ def input_copies(args: list, budget_bytes: int = 1 << 30, most: int = 8) -> int:
 
     size = sum(a.numel() * a.element_size() for a in args if isinstance(a, torch.Tensor)) or 1
     return max(1, min(most, budget_bytes // size))
-
-
-def finite_or_none(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
 
 
 def inputs_for(
