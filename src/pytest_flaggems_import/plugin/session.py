@@ -89,7 +89,9 @@ class FlaggemsSession:
     def load_candidate(self, spec: formats.OperatorSpec, category: str) -> tuple[Any, dict]:
         from pytest_flaggems_import.runner import device, guard, isolate
 
-        with device.device_context(self.device), guard.time_limit(self.settings.timeout):
+        where = self.device  # first: sets TRITON_INTERPRET before anything imports triton
+        isolate.flag_gems_runtime()  # the first imports (triton, flag_gems) are not the operator's time
+        with device.device_context(where), guard.time_limit(self.settings.timeout):
             before = guard.snapshot()
             module = isolate.load_code(spec, category)
             tampered = guard.restore_tampering(before)

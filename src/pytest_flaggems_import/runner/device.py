@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import types
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,6 +38,13 @@ def resolve_device(choice: str) -> str:
 def prepare_process(device: str) -> None:
     """Process-wide switches that must precede any ``@triton.jit`` in candidate code."""
     if device == "cpu":
+        if "triton" in sys.modules and os.environ.get("TRITON_INTERPRET") != "1":
+            # triton.language's own @jit helpers (tl.sigmoid, ...) were built for compilation and
+            # fail inside interpreted kernels ("Cannot call @triton.jit'd outside of ...").
+            warnings.warn(
+                "triton was imported before CPU mode was set up; set TRITON_INTERPRET=1 in the environment",
+                stacklevel=2,
+            )
         os.environ["TRITON_INTERPRET"] = "1"
         os.environ.setdefault("FLAGGEMS_STANDIN_DEVICE", "cpu")
 
