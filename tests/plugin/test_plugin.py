@@ -211,3 +211,22 @@ def test_plain_pytest_run_does_not_import_torch(pytester):
     ''')  # fmt: skip
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly")
     result.assert_outcomes(passed=1)
+
+
+def test_operator_that_crashes_the_process_fails_alone_under_xdist(pytester, ops_dir_with_perf, add_op):
+    add_op("crash", operator_json("crash", test=textwrap.dedent('''
+        import ctypes
+        from flag_gems.experimental_ops.crash import crash
+
+        def test_crash():
+            ctypes.string_at(0)  # a segfault, as a bad kernel launch can cause
+    ''')))  # fmt: skip
+    your = json.loads((pytester.path / "your_perf_data.json").read_text())
+    your["crash"] = {"configs": [{"shape": [8], "dtype": "fp32", "your_time": 0.1, "cuda_time": 1.0}]}
+    (pytester.path / "your_perf_data.json").write_text(json.dumps(your))
+    result = run(pytester, "--flaggems-ops=ops", "-n", "1", "--flaggems-report-dir=out", "--flaggems-batch=2")
+    result.assert_outcomes(passed=4, failed=1)
+    result.stdout.fnmatch_lines(["*worker*crashed*"])
+    selected = json.loads((pytester.path / "out" / "selected_batch2.json").read_text())
+    assert list(selected["operators"]) == ["add_one"]
+    assert selected["rejected"]["crash"].startswith("tests failed: 1 of 1")

@@ -148,7 +148,11 @@ class FlaggemsSession:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(p for p in report.user_properties if isinstance(p, tuple) and len(p) == 2)
         mine = props.get(PROPERTY)
-        if not isinstance(mine, dict) or mine.get("op") not in self.records:
+        if not isinstance(mine, dict):
+            # xdist's report for an item whose worker crashed (segfault, hard timeout) carries no
+            # properties: find the operator from the node id, and count it as failed.
+            mine = self._crashed_item(report)
+        if mine is None or mine.get("op") not in self.records:
             return
         record = self.records[mine["op"]]
         kind = mine.get("kind")
@@ -162,6 +166,13 @@ class FlaggemsSession:
                     record.bench_error = failure_line(report.longreprtext)
         elif report.when == "call" or not report.passed:
             self._count_test(record, report, int(props.get("flaggems_launches", 0)))
+
+    def _crashed_item(self, report: pytest.TestReport) -> dict | None:
+        if not report.failed:
+            return None
+        path = (self.config.rootpath / report.nodeid.split("::")[0]).resolve()
+        record = self.index.get(path)
+        return {"op": record.op, "kind": "test"} if record else None
 
     @staticmethod
     def _count_test(record: OpRecord, report: pytest.TestReport, launches: int) -> None:
