@@ -40,6 +40,28 @@ def test_{entry}_adds_one(n):
 """
 
 
+RELU_CODE = """
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def relu_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    x = tl.load(x_ptr + offs, mask=mask, other=0.0)
+    tl.store(out_ptr + offs, tl.where(x > 0, x, 0.0).to(x.dtype), mask=mask)
+
+
+def relu(x):
+    out = torch.empty_like(x)
+    relu_kernel[({grid},)](x, out, x.numel(), BLOCK=1024)
+    return out
+"""
+"""aten::relu for benchmarks; ``{grid}`` is the launch grid (``triton.cdiv(x.numel(), 1024)``)."""
+
+
 def operator_json(op: str = "add_one", *, code: str | None = None, test: str | None = "default",
                   category: str = "pointwise", **extra) -> dict:  # fmt: skip
     """A tiny operator that works in the Triton interpreter: x + 1."""

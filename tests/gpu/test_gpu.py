@@ -7,30 +7,11 @@ import json
 
 import pytest
 
-from helpers import operator_json
+from helpers import RELU_CODE, operator_json
 
 torch = pytest.importorskip("torch")
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
-RELU = """
-import torch
-import triton
-import triton.language as tl
-
-
-@triton.jit
-def relu_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
-    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < n
-    x = tl.load(x_ptr + offs, mask=mask, other=0.0)
-    tl.store(out_ptr + offs, tl.where(x > 0, x, 0.0).to(x.dtype), mask=mask)
-
-
-def relu(x):
-    out = torch.empty_like(x)
-    relu_kernel[(triton.cdiv(x.numel(), 1024),)](x, out, x.numel(), BLOCK=1024)
-    return out
-"""
 RELU_TEST = """
 import torch
 from flag_gems.experimental_ops.relu import relu
@@ -54,7 +35,11 @@ def test_examples_screen_on_cuda(pytester, examples):
 
 def test_cudagraph_leaves_out_launch_overhead(pytester):
     (pytester.path / "ops").mkdir()
-    (pytester.path / "ops" / "relu.json").write_text(json.dumps(operator_json("aten::relu", code=RELU, test=RELU_TEST)))
+    (pytester.path / "ops" / "relu.json").write_text(
+        json.dumps(
+            operator_json("aten::relu", code=RELU_CODE.format(grid="triton.cdiv(x.numel(), 1024)"), test=RELU_TEST)
+        )
+    )
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--flaggems-ops=ops", "--flaggems-device=cuda", "--flaggems-bench",
         "--flaggems-bench-shapes=256x256,4096x4096", "--flaggems-bench-dtypes=float16",

@@ -6,30 +6,10 @@ import json
 
 import jsonschema
 
-from helpers import operator_json, run
+from helpers import RELU_CODE, operator_json, run
 from pytest_flaggems_import.cli import main
 from pytest_flaggems_import.core import formats
 
-RELU = """
-import torch
-import triton
-import triton.language as tl
-
-
-@triton.jit
-def relu_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
-    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < n
-    x = tl.load(x_ptr + offs, mask=mask, other=0.0)
-    tl.store(out_ptr + offs, tl.where(x > 0, x, 0.0).to(x.dtype), mask=mask)
-
-
-def relu(x):
-    out = torch.empty_like(x)
-    n = x.numel()
-    relu_kernel[(GRID,)](x, out, n, BLOCK=1024)
-    return out
-"""
 RELU_TEST = """
 import torch
 from flag_gems.experimental_ops.relu import relu
@@ -41,8 +21,8 @@ def test_relu_small():
 BENCH = ("--flaggems-bench", "--flaggems-bench-shapes=64x64", "--flaggems-bench-dtypes=float32", "-p", "no:randomly")
 
 
-def add_relu(ops_dir, grid="triton.cdiv(n, 1024)"):
-    (ops_dir / "relu.json").write_text(json.dumps(operator_json("aten::relu", code=RELU.replace("GRID", grid),
+def add_relu(ops_dir, grid="triton.cdiv(x.numel(), 1024)"):
+    (ops_dir / "relu.json").write_text(json.dumps(operator_json("aten::relu", code=RELU_CODE.format(grid=grid),
                                                                 test=RELU_TEST)))  # fmt: skip
 
 
