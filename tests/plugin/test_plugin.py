@@ -47,9 +47,22 @@ def test_raise_at_import_fails_the_load_item_only(pytester, ops_dir, add_op):
 
 def test_malformed_operator_file_fails_alone(pytester, ops_dir):
     (ops_dir / "junk.json").write_text('{"op_name": "junk", "code": 5}')
+    (ops_dir / "truncated.json").write_text('{"op_name": "trunc')
     result = run(pytester, "--flaggems-ops=ops")
-    result.assert_outcomes(passed=3, failed=1)
-    result.stdout.fnmatch_lines(["*invalid operator file*$.code: expected string*"])
+    result.assert_outcomes(passed=3, failed=2)
+    result.stdout.fnmatch_lines(
+        ["*invalid operator file*$.code: expected string*", "*truncated.json: invalid JSON at line 1*"]
+    )
+
+
+def test_other_json_beside_the_operators_is_not_collected(pytester, ops_dir):
+    (ops_dir / "notes.json").write_text('{"comment": "generated on 2026-11-20"}')
+    (ops_dir / "old_perf.json").write_text(
+        '{"gelu": {"configs": [{"shape": [1], "dtype": "fp16", "your_time": 1, "cuda_time": 1}]}}'
+    )
+    result = run(pytester, "--flaggems-ops=ops", "--co", "-q")
+    assert "notes.json" not in result.stdout.str() and "old_perf.json" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["ops/add_one.json::load"])
 
 
 def test_operator_without_tests_is_rejected_unless_allowed(pytester, ops_dir_with_perf, add_op):

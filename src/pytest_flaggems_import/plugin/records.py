@@ -59,14 +59,27 @@ def operator_files(folders: tuple[Path, ...]) -> list[Path]:
     return files
 
 
+def _looks_like_operator(path: Path, data: object) -> bool:
+    """Operator files and broken JSON are collected (the latter fails alone, visibly); other JSON
+    beside them (perf files under other names, notes) is left alone (STYLE §6)."""
+    return formats.detect_kind(path, data) in (None, "operator") and (
+        not isinstance(data, dict) or "op_name" in data or "code" in data
+    )
+
+
 def index_operators(folders: tuple[Path, ...]) -> dict[Path, OpRecord]:
     """Read every operator file once (JSON only); a malformed one is keyed by its file stem."""
     index = {}
     for path in operator_files(folders):
         try:
             data = jsonio.read_json(path)
-            name = parse_op_name(data["op_name"]).short
-        except (InputError, ValueError, KeyError, TypeError):
+        except InputError:
+            data = None  # broken JSON: still an operator file, whose load item will fail
+        if data is not None and not _looks_like_operator(path, data):
+            continue
+        try:
+            name = parse_op_name(data["op_name"]).short  # type: ignore[index]
+        except (ValueError, KeyError, TypeError):
             index[path.resolve()] = OpRecord(op=path.stem, path=str(path), folder_batch=formats.folder_batch(path))
             continue
         index[path.resolve()] = OpRecord(
