@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -268,6 +268,26 @@ def perf_from_data(data: dict[str, Any], kind: PerfKind) -> PerfTable:
 
 def load_perf(path: str | Path, kind: PerfKind) -> PerfTable:
     return perf_from_data(load_checked(path, kind), kind)
+
+
+def operator_files(folders: Iterable[Path]) -> Iterator[tuple[Path, Any]]:
+    """Every JSON file under ``folders`` that looks like an operator file, with its parsed data.
+
+    An object with ``op_name`` or ``code`` is one; so is JSON that does not parse (data ``None``),
+    so that it fails alone and visibly. Perf files, selected files, ``_metadata.json``,
+    ``session.json`` and other JSON beside the operators are skipped (STYLE §6).
+    """
+    for folder in folders:
+        for path in sorted(Path(folder).rglob("*.json")):
+            if path.name in STANDARD_NAMES or path.name == "session.json" or path.name.startswith("selected_batch"):
+                continue
+            try:
+                data = read_json(path)
+            except InputError:
+                yield path, None
+                continue
+            if detect_kind(path, data) == "operator" and isinstance(data, dict):
+                yield path, data
 
 
 def operator_warnings(spec: OperatorSpec) -> list[str]:

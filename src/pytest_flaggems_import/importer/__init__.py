@@ -57,43 +57,56 @@ def _status(existing: str | None, new: str, force: bool) -> str:
     return "replaced (--force)" if force else "conflict: the checkout has different code for it (use --force)"
 
 
+class _Staging:
+    """The checkout's files as read once, and the new text staged for each."""
+
+    def __init__(self) -> None:
+        self.old: dict[Path, str | None] = {}
+        self.new: dict[Path, str] = {}
+
+    def original(self, path: Path) -> str | None:
+        if path not in self.old:
+            self.old[path] = transaction.read_text(path)
+        return self.old[path]
+
+    def current(self, path: Path) -> str:
+        return self.new[path] if path in self.new else (self.original(path) or "")
+
+    def stage(self, path: Path, text: str) -> None:
+        self.original(path)
+        self.new[path] = text
+
+    def changes(self) -> list[transaction.FileChange]:
+        return [transaction.FileChange(p, self.old[p], text) for p, text in self.new.items()]
+
+
 def plan(checkout: Checkout, candidates: Sequence[render.Candidate], force: bool, now: str) -> ImportOutcome:
     """Every file change the import would make, and one status per operator."""
     outcome = ImportOutcome()
-    files: dict[Path, str | None] = {}
-    new_text: dict[Path, str] = {}
-
-    def current(path: Path) -> str:
-        if path not in files:
-            files[path] = transaction.read_text(path)
-        return new_text.get(path, files[path] or "")
-
+    files = _Staging()
+    metadata = _metadata(checkout)
+    previous = (metadata or {}).get("ops", {})
     entries = {}
-    previous = (_metadata(checkout) or {}).get("ops", {})
     for c in candidates:
         paths = checkout.paths(c.spec.entry, c.category)
         code = render.render_code(c)
-        status = _status(transaction.read_text(paths.code), code, force)
+        status = _status(files.original(paths.code), code, force)
         outcome.statuses[c.op_id] = status
         if status.startswith("conflict"):
             outcome.failed = True
             continue
-        new_text[paths.code] = code
-        current(paths.code)
+        files.stage(paths.code, code)
         if c.spec.test_func:
-            current(paths.test)
-            new_text[paths.test] = render.render_test(c, paths.module)
+            files.stage(paths.test, render.render_test(c, paths.module))
         for package in paths.packages:
-            if current(package) == "" and files[package] is None:
-                new_text[package] = ""
-        new_text[paths.init] = render.add_export(current(paths.init), paths.module, c.spec.entry)
+            if files.original(package) is None:
+                files.stage(package, "")
+        files.stage(paths.init, render.add_export(files.current(paths.init), paths.module, c.spec.entry))
         location = os.path.relpath(paths.code, checkout.root)
         entries[c.op_id] = render.metadata_entry(c, location, now, previous.get(c.op_id))
     if entries:
-        merged = render.merge_metadata(_metadata(checkout), entries, now)
-        current(checkout.metadata)
-        new_text[checkout.metadata] = jsonio.dumps(merged)
-    outcome.changes = [transaction.FileChange(p, files[p], text) for p, text in new_text.items()]
+        files.stage(checkout.metadata, jsonio.dumps(render.merge_metadata(metadata, entries, now)))
+    outcome.changes = files.changes()
     return outcome
 
 
@@ -181,19 +194,15 @@ def _ops_root(path: Path) -> Path:
 
 
 def _operator_files(ops_dir: Path) -> dict[str, Path]:
-    found = {}
-    for path in sorted(ops_dir.rglob("*.json")):
+    """Operator file of each op, under every key a selected file may use for it."""
+    found: dict[str, Path] = {}
+    for path, data in formats.operator_files([ops_dir]):
         try:
-            data = jsonio.read_json(path)
-        except InputError:
+            name = parse_op_name(data["op_name"])  # type: ignore[index]
+        except (ValueError, KeyError, TypeError):
             continue
-        if isinstance(data, dict) and "op_name" in data:
-            try:
-                name = parse_op_name(data["op_name"])
-            except ValueError:
-                continue
-            for key in name.perf_keys():
-                found.setdefault(key, path)
+        for key in name.perf_keys():
+            found.setdefault(key, path)
     return found
 
 

@@ -10,12 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flaggems_import.core import formats, jsonio
+from pytest_flaggems_import.core import formats
 from pytest_flaggems_import.core.categories import infer_category
 from pytest_flaggems_import.core.names import parse_op_name
-from pytest_flaggems_import.errors import InputError
-
-SKIP_NAMES = {"your_perf_data.json", "flaggems_perf_data.json", "_metadata.json", "session.json"}
 
 
 @dataclass
@@ -50,33 +47,10 @@ class OpRecord:
         return f"info {claim}" + ("" if agrees else " (disagrees)")
 
 
-def operator_files(folders: tuple[Path, ...]) -> list[Path]:
-    files = []
-    for folder in folders:
-        for path in sorted(folder.rglob("*.json")):
-            if path.name not in SKIP_NAMES and not path.name.startswith("selected_batch"):
-                files.append(path)
-    return files
-
-
-def _looks_like_operator(path: Path, data: object) -> bool:
-    """Operator files and broken JSON are collected (the latter fails alone, visibly); other JSON
-    beside them (perf files under other names, notes) is left alone (STYLE §6)."""
-    return formats.detect_kind(path, data) in (None, "operator") and (
-        not isinstance(data, dict) or "op_name" in data or "code" in data
-    )
-
-
 def index_operators(folders: tuple[Path, ...]) -> dict[Path, OpRecord]:
     """Read every operator file once (JSON only); a malformed one is keyed by its file stem."""
     index = {}
-    for path in operator_files(folders):
-        try:
-            data = jsonio.read_json(path)
-        except InputError:
-            data = None  # broken JSON: still an operator file, whose load item will fail
-        if data is not None and not _looks_like_operator(path, data):
-            continue
+    for path, data in formats.operator_files(folders):
         try:
             name = parse_op_name(data["op_name"]).short  # type: ignore[index]
         except (ValueError, KeyError, TypeError):
