@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_flaggems_import.core import formats
-from pytest_flaggems_import.plugin.items import PROPERTY, Loaded, OperatorFile
+from pytest_flaggems_import.plugin.items import ERROR, PROPERTY, Loaded, OperatorFile
 from pytest_flaggems_import.plugin.records import OpRecord
 
 if TYPE_CHECKING:
@@ -59,6 +59,9 @@ def _bench_function(session: FlaggemsSession, loaded: Loaded, config: Any) -> Ca
             )  # fmt: skip
         except bench.NotBenchmarkable as exc:
             pytest.skip(f"not benchmarkable: {exc}")
+        except bench.WrongResult as exc:
+            request.node.user_properties.append((ERROR, str(exc)))
+            raise
         request.node.user_properties.append(("flaggems_bench", [row]))
         benchmark.extra_info.update(row)
         # pytest-benchmark's own figure: the candidate end to end (synchronised calls).

@@ -23,6 +23,7 @@ from pytest_flaggems_import.core.categories import infer_category
 from pytest_flaggems_import.errors import FlaggemsError, InputError, InputErrors
 
 PROPERTY = "flaggems"  # key of our entry in item.user_properties
+ERROR = "flaggems_error"  # why an operator's load, tests or benchmark failed, one line
 
 
 class OperatorProblem(FlaggemsError):
@@ -150,6 +151,11 @@ class _OperatorItem(pytest.Item):
     def loaded(self) -> Loaded:
         return self.parent.stash[LOADED]
 
+    def fail_with(self, reason: str) -> None:
+        """Fail with ``reason``, which also travels to the session as a property of the report."""
+        self.user_properties.append((ERROR, reason))
+        raise OperatorProblem(f"{self.path.name}: {reason}")
+
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, OperatorProblem):
             return str(excinfo.value)
@@ -164,7 +170,7 @@ class LoadItem(_OperatorItem):
 
     def runtest(self) -> None:
         if self.loaded.error is not None:
-            raise OperatorProblem(f"{self.path.name}: {self.loaded.error}")
+            self.fail_with(self.loaded.error)
 
 
 class BrokenTestsItem(_OperatorItem):
@@ -173,7 +179,7 @@ class BrokenTestsItem(_OperatorItem):
     kind = "tests"
 
     def runtest(self) -> None:
-        raise OperatorProblem(f"{self.path.name}: {self.loaded.error}")
+        self.fail_with(self.loaded.error or "test_func does not import")
 
 
 class NotRunItem(_OperatorItem):

@@ -90,15 +90,3 @@ def rekey(table: formats.PerfTable | None, ops: list[str]) -> formats.PerfTable 
             if key != op and key in table and op not in table:
                 table[op] = table.pop(key)
     return table
-
-
-def failure_line(text: str) -> str:
-    """The ``E   ...`` line of a failure report: the exception pytest shows."""
-    lines = [line[1:].strip() for line in text.splitlines() if line.startswith("E ")]
-    return lines[0].split(": ", 1)[-1] if lines else problem_line(text)
-
-
-def problem_line(text: str) -> str:
-    """The reason in an ``OperatorProblem`` report, without xdist's ``[gw0] linux -- ...`` line."""
-    lines = [line for line in text.strip().splitlines() if line.strip() and not line.startswith("[gw")]
-    return lines[0].split(": ", 1)[-1] if lines else "failed"

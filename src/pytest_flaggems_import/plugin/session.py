@@ -22,12 +22,10 @@ from pytest_flaggems_import.core import formats, jsonio, reports, selection
 from pytest_flaggems_import.core.settings import Settings
 from pytest_flaggems_import.errors import InputError, InputErrors
 from pytest_flaggems_import.plugin import benchmarks
-from pytest_flaggems_import.plugin.items import LOADED, PROPERTY, Loaded, OperatorFile
+from pytest_flaggems_import.plugin.items import ERROR, LOADED, PROPERTY, Loaded, OperatorFile
 from pytest_flaggems_import.plugin.records import (
     OpRecord,
-    failure_line,
     index_operators,
-    problem_line,
     rekey,
     unique_records,
 )
@@ -158,12 +156,12 @@ class FlaggemsSession:
         kind = mine.get("kind")
         if kind in ("load", "tests"):
             if report.failed and report.when == "call":
-                record.load_error = problem_line(report.longreprtext)
+                record.load_error = props.get(ERROR, "failed")
         elif kind == "bench":
             if report.when == "call":
                 record.bench += props.get("flaggems_bench", [])
                 if report.failed:
-                    record.bench_error = failure_line(report.longreprtext)
+                    record.bench_error = props.get(ERROR, f"benchmark failed: {report.nodeid}")
         elif report.when == "call" or not report.passed:
             self._count_test(record, report, int(props.get("flaggems_launches", 0)))
 
