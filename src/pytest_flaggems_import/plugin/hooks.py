@@ -39,7 +39,7 @@ def _ini_values(config: pytest.Config) -> dict[str, Any]:
         value = config.getini(option.ini)
         if value in (None, "", []):
             continue
-        if option.parse in (Path,) or option.name == "ops":
+        if option.parse is Path or option.name == "ops":
             value = " ".join(str(base / p) for p in str(value).split())
         values[option.name] = value
     return values

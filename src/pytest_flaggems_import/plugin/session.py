@@ -40,6 +40,8 @@ class FlaggemsSession:
         self.your, self.flaggems = self._perf_tables()
         self._device: str | None = None
         self.decisions: list[selection.Decision] = []
+        self.deciding_your: formats.PerfTable | None = None  # the numbers that decided, set at the end
+        self.run_info: dict[str, Any] = {}  # provenance, computed once at the end
         self.import_summary: list[str] = []
 
     # -- inputs ---------------------------------------------------------------------------
@@ -208,6 +210,8 @@ class FlaggemsSession:
         rules = self.settings.rules
         folders = {op: r.folder_batch for op, r in self.records.items() if r.folder_batch is not None}
         your, flaggems = self.deciding_tables()
+        self.deciding_your = your
+        self.run_info = self.provenance()
         self.decisions = selection.select(
             your or {}, flaggems, rules, blocked=self.blocked(), folders=folders, operators=self.records
         )
@@ -233,7 +237,7 @@ class FlaggemsSession:
 
     def _regenerate(self) -> None:
         your, flaggems = benchmarks.measured_tables(self.records)
-        provenance = self.provenance()
+        provenance = self.run_info
         folder = self.settings.regen
         for name, table, key in (
             ("your_perf_data.json", your, "your_time"),
@@ -276,7 +280,7 @@ class FlaggemsSession:
 
     def _write_reports(self, rules: selection.Rules) -> None:
         folder = self.settings.report_dir
-        provenance = self.provenance()
+        provenance = self.run_info
         for batch in (1, 2):
             data = reports.selected_file(self.decisions, batch, rules, provenance)
             jsonio.write_json(folder / f"selected_batch{batch}.json", jsonio.rounded(data))
@@ -310,13 +314,12 @@ class FlaggemsSession:
 
         tr = terminalreporter
         tr.section("flaggems selection")
-        source = self.provenance()["measured_by"] if self.live() else f"perf files: {self.your_path or 'none'}"
+        source = self.run_info["measured_by"] if self.live() else f"perf files: {self.your_path or 'none'}"
         tr.write_line(f"device: {self.device}; flag_gems: {isolate.flag_gems_runtime().label}; numbers: {source}")
         for line in self._table():
             tr.write_line(line)
-        your = self.deciding_tables()[0]
-        if your is not None:
-            for warning in formats.cross_warnings(self.records, your, None):
+        if self.deciding_your is not None:
+            for warning in formats.cross_warnings(self.records, self.deciding_your, None):
                 tr.write_line(f"warning: {warning}")
         for batch in (1, 2):
             mine = [d for d in self.decisions if d.batch == batch]
