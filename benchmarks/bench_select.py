@@ -2,25 +2,32 @@
 
     python benchmarks/bench_select.py            # writes benchmarks/results/select-10000x20.json
 
-Times the whole command (load + validate both files, select, write both outputs) in-process,
-5 repetitions after one warm-up, and records min/median/max with the machine it ran on.
+Times the whole command (load + validate both files, select, write both outputs, free) in-process,
+11 repetitions after one warm-up, as wall and CPU time (this 2-core VM's speed drifts by tens of
+percent from one second to the next: the CPU time shows how much of a spread is the machine);
+then where one run's time goes; then the command as a user runs it, in a fresh interpreter.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pytest_flaggems_import.cli import main
+from pytest_flaggems_import.core import formats, jsonio, reports, selection
+from pytest_flaggems_import.core.settings import make_rules
 
-OPS, CONFIGS, REPS = 10_000, 20, 5
+OPS, CONFIGS, REPS = 10_000, 20, 11
 DTYPES = ["float16", "bf16", "fp32", "torch.float32"]
 
 
@@ -39,22 +46,62 @@ def generate(folder: Path) -> tuple[Path, Path]:
     return folder / "your.json", folder / "fg.json"
 
 
+def spread(values: list[float]) -> dict[str, float]:
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, float, object]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    return time.perf_counter() - wall, time.process_time() - cpu, result
+
+
+def stages(your: Path, fg: Path, out: Path) -> dict[str, float]:
+    """One run split by step (GC paused, as the command does), seconds."""
+    rules = make_rules("auto", (1.3, 1.25), "mean")
+    gc.disable()
+    try:
+        steps: dict[str, float] = {}
+        t, _, tables = timed(lambda: (formats.load_perf(your, "your_perf"), formats.load_perf(fg, "flaggems_perf")))
+        steps["read + validate + build tables"] = t
+        t, _, decisions = timed(lambda: selection.select(*tables, rules))
+        steps["select"] = t
+        t, _, files = timed(lambda: [reports.selected_file(decisions, b, rules) for b in (1, 2)])
+        steps["build selected files (rounding)"] = t
+        t, _, texts = timed(lambda: [jsonio.encode(f) for f in files])
+        steps["encode JSON"] = t
+        steps["write"] = timed(lambda: [jsonio.write_atomic(out / f"s{i}.json", x) for i, x in enumerate(texts)])[0]
+        return steps
+    finally:
+        gc.enable()
+
+
 def run() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         your, fg = generate(Path(tmp))
         args = ["select", "--batch", "auto", "--your-data", str(your), "--flaggems-data", str(fg),
                 "--threshold", "1.3,1.25", "--output", tmp + "/out/", "--quiet"]  # fmt: skip
         assert main(args) == 0
-        times = []
+        walls, cpus = [], []
         for _ in range(REPS):
-            start = time.perf_counter()
-            assert main(args) == 0
-            times.append(time.perf_counter() - start)
+            wall, cpu, status = timed(lambda: main(args))
+            assert status == 0
+            walls.append(wall)
+            cpus.append(cpu)
+        breakdown = [stages(your, fg, Path(tmp)) for _ in range(5)]
+        fresh = [timed(lambda: subprocess.run([sys.executable, "-m", "pytest_flaggems_import", *args], check=True))[0]
+                 for _ in range(3)]  # fmt: skip
         size = your.stat().st_size + fg.stat().st_size
+        written = sum(p.stat().st_size for p in Path(tmp, "out").iterdir())
     return {
-        "benchmark": "flaggems-import select --batch auto (load, validate, select, write)",
-        "operators": OPS, "configs_per_operator": CONFIGS, "input_bytes": size, "repetitions": REPS,
-        "seconds": {"min": min(times), "median": statistics.median(times), "max": max(times)},
+        "benchmark": "flaggems-import select --batch auto (read, validate, select, write, free), in-process",
+        "operators": OPS, "configs_per_operator": CONFIGS, "input_bytes": size, "output_bytes": written,
+        "repetitions": REPS,
+        "seconds": spread(walls),
+        "cpu_seconds": spread(cpus),
+        "median_seconds_by_step": {k: statistics.median(b[k] for b in breakdown) for k in breakdown[0]},
+        "fresh_process_seconds": spread(fresh),
+        "fresh_process_command": "python -m pytest_flaggems_import select ... (interpreter start and imports included)",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "command": "python benchmarks/bench_select.py",
     }  # fmt: skip

@@ -7,9 +7,10 @@ from ``core.settings.OPTIONS``. ``main()`` returns an ``ExitStatus`` and never r
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
+import gc
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +150,28 @@ def _outputs(text: str, batch: str | None) -> dict[int, Path]:
     return {int(batch): output}
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Hold the cyclic GC off while ``select`` builds its tables and files.
+
+    Those are up to a million small objects that all live until the command ends; the GC's full
+    passes over them free nothing and cost 20 % of the run. Nothing here makes reference cycles.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def cmd_select(args: argparse.Namespace) -> ExitStatus:
+    with _gc_paused():
+        return _select(args)
+
+
+def _select(args: argparse.Namespace) -> ExitStatus:
     if args.batch is None:
         raise UsageError("select needs --batch 1, 2 or auto")
     batch = BY_NAME["batch"].parse(args.batch)
@@ -166,9 +188,9 @@ def cmd_select(args: argparse.Namespace) -> ExitStatus:
     }
     for batch_no, path in outputs.items():
         data = reports.selected_file(decisions, batch_no, rules, provenance)
-        jsonio.write_json(path, jsonio.rounded(data))
+        jsonio.write_json(path, data)
     if args.json:
-        print(json.dumps(jsonio.rounded([reports.decision_dict(d) for d in decisions]), indent=2))
+        print(jsonio.dumps([reports.decision_dict(d) for d in decisions]), end="")
     elif not args.quiet:
         print("\n".join(reports.summary_lines(decisions, rules)))
         print("wrote " + ", ".join(str(p) for p in outputs.values()))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 CANONICAL = (
     "float16", "bfloat16", "float32", "float64",
     "int8", "int16", "int32", "int64", "uint8", "bool",
@@ -22,6 +24,7 @@ _ALIASES = {
 }  # fmt: skip
 
 
+@functools.cache  # perf files spell a handful of dtypes 200,000 times
 def canonical_dtype(name: str) -> str:
     """Return the canonical spelling; raise ``ValueError`` for an unknown dtype."""
     key = str(name).strip().lower().removeprefix("torch.")

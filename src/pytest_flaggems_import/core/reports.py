@@ -1,27 +1,48 @@
 """Decisions → the ``selected_batchN.json`` dict (SPEC §4), terminal lines and Markdown.
 
-Values stay unrounded here; ``jsonio.rounded`` rounds them when a file is written.
+Decisions hold unrounded numbers; the dicts built here hold them as files show them, rounded to
+3 decimals (SPEC §3). Configuration rows are built a whole file at a time (``config_dicts``) so
+that their half a million numbers are rounded in bulk, not one ``round()`` call each.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import accumulate
+from operator import attrgetter
 from typing import Any
 
+from pytest_flaggems_import.core.jsonio import round_float, round_floats, rounded
 from pytest_flaggems_import.core.selection import CRITERION, ConfigMetrics, Decision, Rules
 
+_ROUNDED = ("your_time", "cuda_time", "flaggems_time", "speedup_vs_flaggems", "relative_to_cuda")
 
-def config_dict(m: ConfigMetrics) -> dict[str, Any]:
-    return {
-        "shape": list(m.shape),
-        "dtype": m.dtype,
-        "your_time": m.your_time,
-        "cuda_time": m.cuda_time,
-        "flaggems_time": m.flaggems_time,
-        "speedup_vs_flaggems": m.speedup_vs_flaggems,
-        "relative_to_cuda": m.relative_to_cuda,
-        **m.extra,
-    }
+
+def config_dicts(metrics: Sequence[ConfigMetrics]) -> list[dict[str, Any]]:
+    """One row per configuration, in the seed's key order, numbers rounded as files show them."""
+    columns = [round_floats(list(map(attrgetter(name), metrics))) for name in _ROUNDED]
+    rows = []
+    for m, your, cuda, flaggems, speedup, relative in zip(metrics, *columns, strict=True):
+        row = {
+            "shape": list(m.shape),
+            "dtype": m.dtype,
+            "your_time": your,
+            "cuda_time": cuda,
+            "flaggems_time": flaggems,
+            "speedup_vs_flaggems": speedup,
+            "relative_to_cuda": relative,
+        }
+        if m.extra:
+            row.update(rounded(m.extra))
+        rows.append(row)
+    return rows
+
+
+def _rows_by_decision(decisions: Sequence[Decision]) -> list[list[dict[str, Any]]]:
+    """``config_dicts`` of each decision's configurations, rounded in one batch for all."""
+    rows = config_dicts([m for d in decisions for m in d.configs])
+    ends = list(accumulate(len(d.configs) for d in decisions))
+    return [rows[end - len(d.configs) : end] for d, end in zip(decisions, ends, strict=True)]
 
 
 def selected_file(
@@ -32,11 +53,11 @@ def selected_file(
     chosen = sorted((d for d in mine if d.selected), key=lambda d: (-d.score, d.op))
     operators = {
         d.op: {
-            "avg_speedup_vs_flaggems": d.avg_speedup_vs_flaggems,
-            "avg_relative_to_cuda": d.avg_relative_to_cuda,
-            "configs": [config_dict(m) for m in d.configs],
+            "avg_speedup_vs_flaggems": round_float(d.avg_speedup_vs_flaggems),
+            "avg_relative_to_cuda": round_float(d.avg_relative_to_cuda),
+            "configs": rows,
         }
-        for d in chosen
+        for d, rows in zip(chosen, _rows_by_decision(chosen), strict=True)
     }
     return {
         "batch": batch,
@@ -50,7 +71,7 @@ def selected_file(
         "unmatched_configs": {
             d.op: [{"shape": list(c.shape), "dtype": c.dtype} for c in d.unmatched] for d in mine if d.unmatched
         },
-        "provenance": dict(provenance or {}),
+        "provenance": rounded(dict(provenance or {})),
     }
 
 
@@ -106,8 +127,8 @@ def decision_dict(d: Decision) -> dict[str, Any]:
         "batch": d.batch,
         "selected": d.selected,
         "reason": d.reason,
-        "avg_speedup_vs_flaggems": d.avg_speedup_vs_flaggems,
-        "avg_relative_to_cuda": d.avg_relative_to_cuda,
-        "configs": [config_dict(m) for m in d.configs],
+        "avg_speedup_vs_flaggems": round_float(d.avg_speedup_vs_flaggems),
+        "avg_relative_to_cuda": round_float(d.avg_relative_to_cuda),
+        "configs": config_dicts(d.configs),
         "unmatched_configs": [{"shape": list(c.shape), "dtype": c.dtype} for c in d.unmatched],
     }

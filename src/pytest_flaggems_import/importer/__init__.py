@@ -167,13 +167,13 @@ def _candidate(spec: formats.OperatorSpec, ops_dir: Path | None, batch: int, jus
 
 
 def _performance(d: Decision) -> dict[str, Any]:
-    from pytest_flaggems_import.core.reports import config_dict
+    from pytest_flaggems_import.core.reports import config_dicts
 
-    return jsonio.rounded({
-        "avg_speedup_vs_flaggems": d.avg_speedup_vs_flaggems,
-        "avg_relative_to_cuda": d.avg_relative_to_cuda,
-        "configs": [config_dict(m) for m in d.configs],
-    })  # fmt: skip
+    return {
+        "avg_speedup_vs_flaggems": jsonio.round_float(d.avg_speedup_vs_flaggems),
+        "avg_relative_to_cuda": jsonio.round_float(d.avg_relative_to_cuda),
+        "configs": config_dicts(d.configs),
+    }
 
 
 def import_decisions(

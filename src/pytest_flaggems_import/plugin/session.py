@@ -283,7 +283,7 @@ class FlaggemsSession:
         provenance = self.run_info
         for batch in (1, 2):
             data = reports.selected_file(self.decisions, batch, rules, provenance)
-            jsonio.write_json(folder / f"selected_batch{batch}.json", jsonio.rounded(data))
+            jsonio.write_json(folder / f"selected_batch{batch}.json", data)
         session = {
             "provenance": provenance,
             "operators": {op: {**asdict(r), "info_note": r.info_note()} for op, r in sorted(self.records.items())},

@@ -1,0 +1,75 @@
+"""Files show numbers as ``round(x, 3)`` would, however many there are, and are laid out as
+``json.dumps(indent=2)`` lays them out."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_flaggems_import.core import jsonio
+
+
+def same_numbers(a, b):
+    return [repr(x) for x in a] == [repr(x) for x in b]  # repr: -0.0 is not 0.0 in a file
+
+
+near_ties = st.builds(
+    lambda k, nudge: math.nextafter((k + 0.5) / 1000, math.inf if nudge > 0 else -math.inf) if nudge else (k + 0.5) / 1000,
+    st.integers(-10**9, 10**9),
+    st.integers(-1, 1),
+)  # fmt: skip
+numbers = st.floats(allow_nan=False, allow_infinity=False) | st.floats(-1e4, 1e4) | near_ties
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(numbers, min_size=64, max_size=400))
+def test_bulk_rounding_gives_what_round_gives(values):
+    assert same_numbers(jsonio.round_floats(values), [round(v, 3) for v in values])
+
+
+@pytest.mark.parametrize(
+    "value",
+    [0.0005, 0.0015, 2.6745, 0.0625, 1.0625, -0.0625, -0.0004, 1e-320, 4.5e12, 1e300, 1.7976931348623157e308],
+)
+def test_bulk_rounding_of_ties_and_extremes(value):
+    values = [value] * 100
+    assert same_numbers(jsonio.round_floats(values), [round(value, 3)] * 100)
+
+
+def test_missing_and_non_finite_numbers_become_null():
+    values = [1.23456, None, math.inf, -math.inf, math.nan] * 20
+    assert jsonio.round_floats(values) == [1.235, None, None, None, None] * 20
+    assert jsonio.round_floats([math.inf] * 100 + [2.0] * 100) == [None] * 100 + [2.0] * 100
+
+
+file_numbers = st.integers(-(10**12), 10**12).map(lambda k: k / 1000)  # what rounding leaves
+layouts = st.recursive(
+    st.none() | st.booleans() | st.integers() | file_numbers | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(layouts)
+def test_files_are_laid_out_like_json_dumps(data):
+    assert jsonio.dumps(data) == json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False)))
+def test_any_number_reads_back_unchanged(values):
+    # Exponents are spelled 1e-7, not 1e-07: another text, the same numbers.
+    assert same_numbers(json.loads(jsonio.dumps(values)), values)
+
+
+def test_str_subclasses_are_written_and_other_objects_refused():
+    class Version(str):
+        pass
+
+    assert json.loads(jsonio.dumps({"torch": Version("2.13.0")})) == {"torch": "2.13.0"}
+    with pytest.raises(TypeError, match="PosixPath|Path"):
+        jsonio.dumps({"where": Path("/tmp")})
