@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU screening run (device tool): the examples and the flag-gems 5.0.2 corpus through the plugin
 # on CUDA with the real FlagGems. Logs and session files go to $OUT (copied to benchmarks/results/).
-#   run from the repo root on the GPU machine, with .whl/ carried (../shared/gpu/fetch-wheels.sh)
+#   run from the repo root on the GPU machine, with .whl/ carried (../shared/gpu/fetch-wheels.sh msgspec)
 set -uo pipefail
 python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD/src:$PWD/tests || exit 1
 export PYTHONUNBUFFERED=1
