@@ -45,6 +45,19 @@ def test_select_auto_into_a_folder_writes_both_batches(perf_files, tmp_path):
     assert list(json.loads((out / "selected_batch2.json").read_text())["operators"]) == ["huber_loss"]
 
 
+def test_a_perf_files_own_keys_are_kept_but_never_contradict_the_numbers(perf_files, tmp_path):
+    your, fg = perf_files
+    data = json.loads(your.read_text())
+    data["gelu"]["configs"][0].update(flaggems_time=99.0, relative_to_cuda=42.0, note="warm cache")
+    your.write_text(json.dumps(data))
+    out = tmp_path / "selected_batch1.json"
+    assert main(["select", "--batch", "1", "--your-data", str(your), "--flaggems-data", str(fg),
+                 "--output", str(out), "--quiet"]) == 0  # fmt: skip
+    [row] = json.loads(out.read_text())["operators"]["gelu"]["configs"]
+    assert (row["flaggems_time"], row["speedup_vs_flaggems"], row["relative_to_cuda"]) == (0.7, 1.4, 0.5)
+    assert row["note"] == "warm cache"
+
+
 def test_select_threshold_and_aggregate_change_the_decision(perf_files, tmp_path):
     your, fg = perf_files
     out = tmp_path / "s.json"

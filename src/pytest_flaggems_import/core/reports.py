@@ -33,7 +33,11 @@ def config_dicts(metrics: Sequence[ConfigMetrics]) -> list[dict[str, Any]]:
             "relative_to_cuda": relative,
         }
         if m.extra:
-            row.update(rounded(m.extra))
+            # A perf file's own keys ride along, but never over a number computed here: a
+            # your_perf file that also lists flaggems_time or relative_to_cuda must not
+            # contradict the FlagGems data or the decision (SPEC §3: every report agrees).
+            for key, value in rounded(m.extra).items():
+                row.setdefault(key, value)
         rows.append(row)
     return rows
 
