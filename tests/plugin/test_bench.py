@@ -63,3 +63,14 @@ def test_operator_wrong_at_the_benchmark_shape_is_rejected(pytester, ops_dir):
     result.assert_outcomes(passed=5, failed=1, skipped=1)
     rejected = json.loads((pytester.path / "out" / "selected_batch2.json").read_text())["rejected"]
     assert rejected["relu"].startswith("wrong at benchmark shape")
+
+
+def test_under_xdist_an_operators_tests_and_benchmarks_share_a_worker(pytester, ops_dir):
+    failing = RELU_TEST + "\n\ndef test_relu_claims_too_much():\n    assert False, 'wrong on purpose'\n"
+    for name in ("relu", "relu_"):  # two files, so that two workers have something to do
+        code = RELU_CODE.format(grid="triton.cdiv(x.numel(), 1024)").replace("def relu(", f"def {name}(")
+        test = failing.replace("relu import relu", f"{name} import {name}").replace("relu(x)", f"{name}(x)")
+        (ops_dir / f"{name}.json").write_text(json.dumps(operator_json(f"aten::{name}", code=code, test=test)))
+    result = run(pytester, "--flaggems-ops=ops", *BENCH, "--flaggems-allow-cpu-timings", "-n", "2", "-v", "-rs")
+    result.stdout.fnmatch_lines(["*scheduling tests via LoadFileScheduling*"])
+    result.stdout.fnmatch_lines(["SKIPPED [[]2[]] *not benchmarked: its tests failed"])  # relu and relu_

@@ -144,6 +144,21 @@ class FlaggemsSession:
     def bench_items(self, parent: OperatorFile, loaded: Loaded) -> Iterator[pytest.Item]:
         return benchmarks.bench_items(self, parent, loaded)
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """With ``--flaggems-bench``, send each operator file whole to one worker.
+
+        A bench item skips an operator whose tests failed, which it only knows when those tests
+        ran in its own worker. xdist's default (``load``) and ``worksteal`` spread one file's
+        items over workers; ``loadfile`` keeps them together, in order. A mode the user chose
+        for grouping (``loadscope``, ``loadfile``, ``loadgroup``, ``each``) is left alone.
+        """
+        if not self.settings.bench or config.getoption("dist") not in ("load", "worksteal"):
+            return None
+        from xdist.scheduler import LoadFileScheduling
+
+        return LoadFileScheduling(config, log)
+
     # -- gathering outcomes ---------------------------------------------------------------
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(p for p in report.user_properties if isinstance(p, tuple) and len(p) == 2)
