@@ -55,6 +55,9 @@ def round_float(value: float | None, digits: int = 3) -> float | None:
     return round(value, digits) if value is not None and math.isfinite(value) else None
 
 
+_BULK = 64  # below this many numbers, numpy's fixed cost exceeds what it saves
+
+
 def round_floats(values: Sequence[float | None], digits: int = 3) -> list[float | None]:
     """``[round_float(v, digits) for v in values]``, the same numbers, computed in bulk.
 
@@ -76,9 +79,6 @@ def round_floats(values: Sequence[float | None], digits: int = 3) -> list[float 
     for i in np.flatnonzero(doubtful).tolist():
         out[i] = round_float(values[i], digits)
     return out
-
-
-_BULK = 64  # below this, numpy's fixed cost exceeds what it saves
 
 
 def encode(data: Any) -> bytes:

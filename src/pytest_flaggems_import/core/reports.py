@@ -8,7 +8,7 @@ that their half a million numbers are rounded in bulk, not one ``round()`` call 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import accumulate
+from itertools import islice
 from operator import attrgetter
 from typing import Any
 
@@ -44,9 +44,8 @@ def config_dicts(metrics: Sequence[ConfigMetrics]) -> list[dict[str, Any]]:
 
 def _rows_by_decision(decisions: Sequence[Decision]) -> list[list[dict[str, Any]]]:
     """``config_dicts`` of each decision's configurations, rounded in one batch for all."""
-    rows = config_dicts([m for d in decisions for m in d.configs])
-    ends = list(accumulate(len(d.configs) for d in decisions))
-    return [rows[end - len(d.configs) : end] for d, end in zip(decisions, ends, strict=True)]
+    rows = iter(config_dicts([m for d in decisions for m in d.configs]))
+    return [list(islice(rows, len(d.configs))) for d in decisions]
 
 
 def selected_file(
