@@ -92,24 +92,16 @@ def cmd_validate(args: argparse.Namespace) -> ExitStatus:
     files = _json_files(args.paths)
     seen: dict[str, Any] = {"operator": [], "your_perf": None, "flaggems_perf": None}
     for path in files:
-        try:
-            data = jsonio.read_json(path)
-        except InputError as exc:
-            problems.append(exc)
-            continue
-        kind = args.kind or formats.detect_kind(path, data)
-        if kind is None:
-            problems.append(InputError(path, "$", "cannot tell what kind of file this is; give --kind"))
-            continue
-        found = formats.validate(kind, data, path)
+        kind, found, content = _check_file(path, args.kind)
         problems += found
-        if not found and kind == "operator":
-            spec = formats.operator_from_data(data, path)
-            seen["operator"].append(spec.op)
-            for warning in formats.operator_warnings(spec):
+        if kind is None:
+            continue
+        if isinstance(content, formats.OperatorSpec):
+            seen["operator"].append(content.op)
+            for warning in formats.operator_warnings(content):
                 print(f"warning: {warning}", file=sys.stderr)
-        elif not found and kind in formats.TIME_KEY:
-            seen[kind] = formats.perf_from_data(data, kind)
+        elif content is not None:
+            seen[kind] = content
         print(f"{'ok  ' if not found else 'FAIL'} {path} ({kind})")
     if seen["operator"] and seen["your_perf"] is not None:
         for warning in formats.cross_warnings(seen["operator"], seen["your_perf"], seen["flaggems_perf"]):
@@ -118,6 +110,29 @@ def cmd_validate(args: argparse.Namespace) -> ExitStatus:
         print(f"error: {problem}", file=sys.stderr)
     print(f"{len(files)} files checked, {len(problems)} problems")
     return ExitStatus.USAGE if problems else ExitStatus.OK
+
+
+def _check_file(path: Path, kind: str | None) -> tuple[str | None, list[InputError], Any]:
+    """One file's kind, its problems and, when it has none, what it holds (a perf table, an
+    ``OperatorSpec``). A perf file known by its name is read as ``select`` reads it."""
+    kind = kind or formats.detect_kind(path, None)  # from the file name alone
+    try:
+        if kind in formats.TIME_KEY:
+            return kind, [], formats.load_perf(path, kind)
+        data = jsonio.read_json(path)
+    except InputErrors as exc:
+        return kind, list(exc.problems), None
+    except InputError as exc:
+        return kind, [exc], None
+    kind = kind or formats.detect_kind(path, data)
+    if kind is None:
+        return None, [InputError(path, "$", "cannot tell what kind of file this is; give --kind")], None
+    found = formats.validate(kind, data, path)
+    if found or kind not in ("operator", *formats.TIME_KEY):
+        return kind, found, None
+    if kind == "operator":
+        return kind, [], formats.operator_from_data(data, path)
+    return kind, [], formats.perf_from_data(data, kind)
 
 
 def _load_tables(args: argparse.Namespace) -> tuple[formats.PerfTable, formats.PerfTable | None]:
