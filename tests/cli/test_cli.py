@@ -1,8 +1,7 @@
-"""``flaggems-import`` in-process for exit codes and output, plus one subprocess smoke test."""
+"""``flaggems-import`` in-process (``main()``) for the finer cases; test_console_script.py runs the
+installed script in a new process for each exit status."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -129,19 +128,6 @@ def test_validate_operator_name_mismatch_is_a_warning_not_an_error(tmp_path, cap
     path = write_json(tmp_path / "relu.json", operator_json("aten::gelu"))
     assert main(["validate", str(path)]) == 0
     assert "does not match" in capsys.readouterr().err
-
-
-def test_the_console_script_runs(tmp_path, examples):
-    out = tmp_path / "sel"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest_flaggems_import", "select", "--batch", "auto", "--your-data",
-         str(examples / "your_perf_data.json"), "--flaggems-data", str(examples / "flaggems_perf_data.json"),
-         "--output", str(out)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    assert "batch 1: 2 of 3 selected" in proc.stdout
-    assert (out / "selected_batch1.json").is_file()
 
 
 def test_validate_lists_perf_entries_without_operator_files(tmp_path, capsys):
