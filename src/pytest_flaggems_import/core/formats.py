@@ -305,32 +305,20 @@ _Dim = Annotated[int, msgspec.Meta(ge=0)]
 _Dtype = Annotated[str, msgspec.Meta(min_length=1)]
 
 
-class _YourConfig(msgspec.Struct, forbid_unknown_fields=True, gc=False, rename={"time_ms": "your_time"}):
-    shape: tuple[_Dim, ...]
-    dtype: _Dtype
-    time_ms: _Ms
-    cuda_time: _Ms
+def _decoder(kind: PerfKind) -> msgspec.json.Decoder:
+    """``{op: {"configs": [config, ...]}}`` with the config type of one kind of perf file."""
+    config = msgspec.defstruct(
+        f"_{kind}_config",
+        [("shape", tuple[_Dim, ...]), ("dtype", _Dtype), ("time_ms", _Ms), ("cuda_time", _Ms)],
+        rename={"time_ms": TIME_KEY[kind]},
+        forbid_unknown_fields=True,
+        gc=False,
+    )
+    entry = msgspec.defstruct(f"_{kind}_entry", [("configs", list[config])], gc=False)
+    return msgspec.json.Decoder(dict[str, entry])
 
 
-class _FlaggemsConfig(msgspec.Struct, forbid_unknown_fields=True, gc=False, rename={"time_ms": "flaggems_time"}):
-    shape: tuple[_Dim, ...]
-    dtype: _Dtype
-    time_ms: _Ms
-    cuda_time: _Ms
-
-
-class _YourEntry(msgspec.Struct, gc=False):
-    configs: list[_YourConfig]
-
-
-class _FlaggemsEntry(msgspec.Struct, gc=False):
-    configs: list[_FlaggemsConfig]
-
-
-_DECODERS = {
-    "your_perf": msgspec.json.Decoder(dict[str, _YourEntry]),
-    "flaggems_perf": msgspec.json.Decoder(dict[str, _FlaggemsEntry]),
-}
+_DECODERS = {kind: _decoder(kind) for kind in TIME_KEY}
 
 
 def _fast_perf(raw: bytes, kind: PerfKind) -> PerfTable | None:
