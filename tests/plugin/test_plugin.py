@@ -213,7 +213,7 @@ def test_bad_perf_file_is_a_usage_error_naming_the_path(pytester, ops_dir):
     result.stderr.fnmatch_lines(["*your_perf_data.json: $.add_one.configs[[]0[]]: 'dtype' is a required property*"])
 
 
-def test_plain_pytest_run_does_not_import_torch(pytester):
+def test_plain_pytest_run_does_not_import_torch_or_numpy(pytester):
     pytester.makepyfile(test_plain='''
         import sys
 
@@ -221,6 +221,7 @@ def test_plain_pytest_run_does_not_import_torch(pytester):
             assert "torch" not in sys.modules
             assert "triton" not in sys.modules
             assert "flag_gems" not in sys.modules
+            assert "numpy" not in sys.modules and "jsonschema" not in sys.modules
     ''')  # fmt: skip
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly")
     result.assert_outcomes(passed=1)

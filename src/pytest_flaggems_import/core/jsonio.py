@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import numpy as np
 
 from pytest_flaggems_import.errors import InputError
 
@@ -69,6 +68,8 @@ def round_floats(values: Sequence[float | None], digits: int = 3) -> list[float 
     """
     if len(values) < _BULK or None in values:
         return [round_float(v, digits) for v in values]
+    import numpy as np  # here: pytest loads this module with the plugin, and numpy costs 75 ms
+
     x = np.asarray(values, dtype=np.float64)
     scale = 10.0**digits
     with np.errstate(over="ignore", invalid="ignore"):  # inf/nan compare False below: redone
