@@ -70,7 +70,9 @@ def stages(your: Path, fg: Path, out: Path) -> dict[str, float]:
         steps["build selected files (rounding)"] = t
         t, _, texts = timed(lambda: [jsonio.encode(f) for f in files])
         steps["encode JSON"] = t
-        steps["write"] = timed(lambda: [jsonio.write_atomic(out / f"s{i}.json", x) for i, x in enumerate(texts)])[0]
+        steps["write"] = timed(
+            lambda: [jsonio.write_atomic(out / f"s{i}.json", x, b"\n") for i, x in enumerate(texts)]
+        )[0]
         return steps
     finally:
         gc.enable()

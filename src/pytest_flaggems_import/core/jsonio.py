@@ -88,9 +88,10 @@ def encode(data: Any) -> bytes:
     Encoded by msgspec: a selected file of 5,000 operators is 25 MB, which the stdlib's indenting
     encoder (pure Python) takes 1.0 s to write and msgspec 0.09 s. Two differences, both valid
     JSON: exponents read ``1e16``/``0.00001`` instead of ``1e+16``/``1e-05``, and NaN/Infinity
-    become ``null`` (``rounded`` already maps them so; no file of ours holds one).
+    become ``null`` (``rounded`` already maps them so; no file of ours holds one). No final
+    newline: files get theirs from ``write_json``, written apart rather than appended to 25 MB.
     """
-    return msgspec.json.format(_ENCODER.encode(data), indent=2) + b"\n"
+    return msgspec.json.format(_ENCODER.encode(data), indent=2)
 
 
 def _as_builtin(value: Any) -> Any:
@@ -106,10 +107,11 @@ _ENCODER = msgspec.json.Encoder(enc_hook=_as_builtin)
 
 
 def dumps(data: Any) -> str:
-    return encode(data).decode("utf-8")
+    """``encode`` as text, with the final newline a file has."""
+    return encode(data).decode("utf-8") + "\n"
 
 
-def write_atomic(path: str | Path, content: str | bytes) -> None:
+def write_atomic(path: str | Path, *parts: str | bytes) -> None:
     """Write through a temporary file in the same folder, then ``os.replace``.
 
     A reader sees the old file or the new one, never half of one (the same idea as pytest's
@@ -120,7 +122,8 @@ def write_atomic(path: str | Path, content: str | bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(content.encode("utf-8") if isinstance(content, str) else content)
+            for part in parts:
+                handle.write(part.encode("utf-8") if isinstance(part, str) else part)
         if path.exists():
             os.chmod(tmp, path.stat().st_mode & 0o777)
         else:
@@ -132,4 +135,4 @@ def write_atomic(path: str | Path, content: str | bytes) -> None:
 
 
 def write_json(path: str | Path, data: Any) -> None:
-    write_atomic(path, encode(data))
+    write_atomic(path, encode(data), b"\n")
