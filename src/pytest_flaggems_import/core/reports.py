@@ -48,20 +48,23 @@ def _rows_by_decision(decisions: Sequence[Decision]) -> list[list[dict[str, Any]
     return [list(islice(rows, len(d.configs))) for d in decisions]
 
 
+def performance(d: Decision, rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One operator's entry under ``operators`` (SPEC §4), also what ``_metadata.json`` records.
+    ``rows``: its ``config_dicts``, when they were built in a batch with other operators'."""
+    return {
+        "avg_speedup_vs_flaggems": round_float(d.avg_speedup_vs_flaggems),
+        "avg_relative_to_cuda": round_float(d.avg_relative_to_cuda),
+        "configs": config_dicts(d.configs) if rows is None else rows,
+    }
+
+
 def selected_file(
     decisions: Iterable[Decision], batch: int, rules: Rules, provenance: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """The seed's ``selected_batchN.json`` shape, with the extra keys SPEC §4 encourages."""
     mine = [d for d in decisions if d.batch == batch]
     chosen = sorted((d for d in mine if d.selected), key=lambda d: (-d.score, d.op))
-    operators = {
-        d.op: {
-            "avg_speedup_vs_flaggems": round_float(d.avg_speedup_vs_flaggems),
-            "avg_relative_to_cuda": round_float(d.avg_relative_to_cuda),
-            "configs": rows,
-        }
-        for d, rows in zip(chosen, _rows_by_decision(chosen), strict=True)
-    }
+    operators = {d.op: performance(d, rows) for d, rows in zip(chosen, _rows_by_decision(chosen), strict=True)}
     return {
         "batch": batch,
         "threshold": rules.thresholds[batch],

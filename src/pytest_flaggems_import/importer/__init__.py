@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_flaggems_import.core import formats, jsonio
+from pytest_flaggems_import.core import formats, jsonio, reports
 from pytest_flaggems_import.core.categories import infer_category
 from pytest_flaggems_import.core.names import parse_op_name
 from pytest_flaggems_import.core.selection import CRITERION, Decision
@@ -166,16 +166,6 @@ def _candidate(spec: formats.OperatorSpec, ops_dir: Path | None, batch: int, jus
     return render.Candidate(spec, category, batch, justification, source, performance, validation)
 
 
-def _performance(d: Decision) -> dict[str, Any]:
-    from pytest_flaggems_import.core.reports import config_dicts
-
-    return {
-        "avg_speedup_vs_flaggems": jsonio.round_float(d.avg_speedup_vs_flaggems),
-        "avg_relative_to_cuda": jsonio.round_float(d.avg_relative_to_cuda),
-        "configs": config_dicts(d.configs),
-    }
-
-
 def import_decisions(
     decisions: Iterable[Decision], spec_paths: Mapping[str, Path], validation: Mapping[str, dict], root: Path,
     layout: str, dry_run: bool, force: bool, ops_dir: Path | None = None,
@@ -185,7 +175,7 @@ def import_decisions(
     for d in decisions:
         spec = formats.load_operator(spec_paths[d.op])
         folder = ops_dir or _ops_root(spec.path)
-        candidates.append(_candidate(spec, folder, d.batch, d.reason, _performance(d), validation.get(d.op, {})))
+        candidates.append(_candidate(spec, folder, d.batch, d.reason, reports.performance(d), validation.get(d.op, {})))
     return import_candidates(candidates, root, layout, dry_run=dry_run, force=force)
 
 
