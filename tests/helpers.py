@@ -91,3 +91,15 @@ def perf(op_times: dict[str, list[tuple[list[int], str, float, float]]], key: st
 def run(pytester, *args):
     """Run pytest with the plugin on the CPU, in a subprocess (torch is involved)."""
     return pytester.runpytest_subprocess("-p", "no:cacheprovider", "--flaggems-device=cpu", *args)
+
+
+def session_json(outcomes: dict[str, tuple[int, int]], *, partial: bool = False) -> dict:
+    """A session.json as the plugin writes it, reduced to what ``flaggems-import import`` reads:
+    per operator (passed, failed); ``blocked`` is null exactly when its tests passed."""
+    operators = {}
+    for op, (passed, failed) in outcomes.items():
+        blocked = f"tests failed: {failed} of {passed + failed}" if failed else (None if passed else "no tests")
+        evidence = "failed" if failed else ("passed" if passed else "none")
+        operators[op] = {"op": op, "passed": passed, "failed": failed, "load_error": None, "complete": True,
+                         "blocked": blocked, "evidence": evidence}  # fmt: skip
+    return {"partial": partial, "provenance": {}, "operators": operators, "decisions": []}

@@ -1,4 +1,4 @@
-"""``flaggems-import``: validate, select and import without a test run (SPEC §6).
+"""The ``flaggems-import`` command: validate, select and import without a test run (SPEC §6).
 
 An argparse front end over ``core`` and ``importer``; the options shared with the plugin come
 from ``core.settings.OPTIONS``. ``main()`` returns an ``ExitStatus`` and never raises for bad input.
@@ -16,6 +16,7 @@ from typing import Any
 
 from pytest_flaggems_import import __version__
 from pytest_flaggems_import.core import formats, jsonio, reports, selection
+from pytest_flaggems_import.core.reports import selected_name
 from pytest_flaggems_import.core.settings import BY_NAME, make_rules
 from pytest_flaggems_import.errors import ExitStatus, FlaggemsError, InputError, InputErrors, UsageError
 
@@ -27,15 +28,27 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(ExitStatus.USAGE)
 
 
+DESCRIPTION = (
+    "Validate operator and perf files, select operators from perf files, and import selected operators "
+    "into a FlagGems checkout, without a test run. Screening (running the operators' tests) is the pytest "
+    "plugin's job: pytest --flaggems-ops=DIR."
+)
+
+
 def _add_shared(sub: argparse.ArgumentParser, *names: str) -> None:
+    """Options of the shared table (core.settings.OPTIONS), parsed there, helped here."""
     for name in names:
         option = BY_NAME[name]
-        flag = "--" + name.replace("_", "-")
-        sub.add_argument(flag, dest=name, default=None, help=option.help)
+        kwargs: dict[str, Any] = {"dest": name, "help": option.cli_help or option.help}
+        if option.is_flag:
+            kwargs["action"] = "store_true"
+        else:
+            kwargs["default"] = None
+        sub.add_argument(*option.cli_flags, **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="flaggems-import", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="flaggems-import", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subs = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -56,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--ops-dir", required=True, type=Path, help="Folder of operator JSON files.")
     imp.add_argument("--flaggems-root", required=True, type=Path, help="Checkout holding src/flag_gems or flag_gems.")
     _add_shared(imp, "layout")
+    imp.add_argument(
+        "--session",
+        type=Path,
+        help="session.json whose test outcomes are the evidence. Default: session.json beside the selected file.",
+    )
+    _add_shared(imp, "allow_untested")
     imp.add_argument("--dry-run", action="store_true", help="Show the diff; write nothing.")
     imp.add_argument("--force", action="store_true", help="Overwrite operators whose code differs.")
     return parser
@@ -159,7 +178,10 @@ def _outputs(text: str, batch: str | None) -> dict[int, Path]:
     output = Path(text)  # kept as text until here: Path() drops the trailing "/" that marks a folder
     as_folder = output.is_dir() or text.endswith(("/", "\\")) or batch == "auto"
     if as_folder:
-        return {b: output / f"selected_batch{b}.json" for b in (1, 2)}
+        # Only the batches this run decided: `--batch 1` never empties a selected_batch2.json
+        # that an earlier `--batch 2` run wrote into the same folder.
+        batches = (1, 2) if batch == "auto" else (int(batch),)  # type: ignore[arg-type]
+        return {b: output / selected_name(b) for b in batches}
     if batch not in ("1", "2"):
         raise UsageError("--output names one file; with --batch auto give a folder")
     return {int(batch): output}
@@ -222,6 +244,8 @@ def cmd_import(args: argparse.Namespace) -> ExitStatus:
         layout=BY_NAME["layout"].parse(args.layout or "auto"),
         dry_run=args.dry_run,
         force=args.force,
+        session=args.session,
+        allow_untested=args.allow_untested,
     )
 
 

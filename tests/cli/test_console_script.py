@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import perf, write_json
+from helpers import perf, session_json, write_json
 
 SCRIPT = Path(sys.executable).with_name("flaggems-import")
 
@@ -84,6 +84,7 @@ def test_exit_0_validate_the_examples(examples):
 
 def test_exit_1_import_refuses_changed_code_and_leaves_the_checkout_as_it_was(ops, tmp_path):
     assert select(ops, tmp_path / "out").returncode == 0
+    write_json(tmp_path / "out" / "session.json", session_json({"gelu": (13, 0), "silu": (9, 0)}))
     checkout = ops / "flaggems_checkout"
     selected = tmp_path / "out" / "selected_batch1.json"
     args = ("import", "--selected", selected, "--ops-dir", ops / "operator_data", "--flaggems-root", checkout)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ADD_ONE_CODE, operator_json, perf, write_json
+from helpers import ADD_ONE_CODE, operator_json, perf, session_json, write_json
 from pytest_flaggems_import.cli import main
 from pytest_flaggems_import.errors import InputError
 from pytest_flaggems_import.importer.layout import find_checkout
@@ -44,6 +44,7 @@ def selected(tmp_path):
                                                               "add_two": [([8], "fp32", 0.9, 1.0)]}))  # fmt: skip
     out = tmp_path / "sel"
     assert main(["select", "--batch", "2", "--your-data", str(your), "--output", str(out) + "/", "--quiet"]) == 0
+    write_json(out / "session.json", session_json({"add_one": (2, 0), "add_two": (1, 0)}))
     return ops, out / "selected_batch2.json"
 
 
@@ -124,8 +125,9 @@ def test_concurrent_imports_keep_both_entries(checkout, tmp_path):
         ops = tmp_path / f"ops_{name}"
         write_json(ops / f"{name}.json", operator_json(name))
         your = write_json(tmp_path / f"{name}_perf.json", perf({name: [([8], "fp32", 0.5, 1.0)]}))
-        sel = tmp_path / f"{name}_sel.json"
+        sel = tmp_path / f"{name}_sel" / "selected_batch2.json"
         assert main(["select", "--batch", "2", "--your-data", str(your), "--output", str(sel), "--quiet"]) == 0
+        write_json(sel.parent / "session.json", session_json({name: (2, 0)}))
         procs.append(subprocess.Popen([sys.executable, "-m", "pytest_flaggems_import", "import", "--selected", str(sel),
                                        "--ops-dir", str(ops), "--flaggems-root", str(checkout)],
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE))  # fmt: skip

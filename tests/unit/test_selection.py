@@ -31,12 +31,29 @@ def test_tie_at_the_threshold_is_selected_in_both_batches():
     assert decisions["b"].batch == 2 and decisions["b"].selected
 
 
-def test_just_below_the_threshold_is_rejected_with_the_number():
+def test_a_tie_reached_through_float_rounding_still_selects():
+    # mean(1.2, 1.4) is 1.2999999999999998 in floating point; 0.6125 / 0.49 is 1.2500000000000002.
+    your = {"a": (cfg([4], "float16", 1.0, 1.0), cfg([8], "float16", 1.0, 1.0)), "b": (cfg([4], "float16", 0.6125, 0.49),)}
+    flaggems = {"a": (cfg([4], "float16", 1.2, 1.0), cfg([8], "float16", 1.4, 1.0))}
+    decisions = {d.op: d for d in select(your, flaggems, rules())}
+    assert decisions["a"].avg_speedup_vs_flaggems < 1.3 and decisions["a"].selected
+    assert decisions["b"].avg_relative_to_cuda > 1.25 and decisions["b"].selected
+    assert "1.300x >= 1.3x" in decisions["a"].reason
+
+
+def test_just_below_the_threshold_is_rejected_with_digits_that_show_it():
     your = {"a": (cfg([4], "float16", 1.0, 1.0),)}
     flaggems = {"a": (cfg([4], "float16", 1.2999, 1.0),)}
     [d] = select(your, flaggems, rules("1"))
     assert not d.selected
-    assert "1.300x < 1.3x" in d.reason
+    assert "1.299900x < 1.3x" in d.reason  # never "1.300x < 1.3x"
+
+
+def test_a_batch2_threshold_other_than_the_default_is_applied():
+    your = {"b": (cfg([4], "float16", 1.5, 1.0),), "c": (cfg([4], "float16", 2.5, 1.0),)}
+    decisions = {d.op: d for d in select(your, None, rules("2", t2=2.0))}
+    assert decisions["b"].selected and not decisions["c"].selected
+    assert decisions["c"].reason == "mean time relative to CUDA 2.500 > 2"
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,27 @@ from typing import Any
 from pytest_flaggems_import.core.jsonio import round_float, round_floats, rounded
 from pytest_flaggems_import.core.selection import CRITERION, ConfigMetrics, Decision, Rules
 
+SESSION_FILE = "session.json"
+SELECTION_MD = "selection.md"
+IMPORT_DIFF = "import.diff"
+PARTIAL_DIR = "partial"  # where a partial run writes when the report folder holds a complete one
+
+
+def selected_name(batch: int) -> str:
+    return f"selected_batch{batch}.json"
+
+
+def justification(batch: int, aggregate: str, metric: float | None, threshold: float) -> str:
+    """Why an operator was selected, one line, as both front ends write it into the checkout.
+
+    Built from the numbers as files show them (rounded), so that importing a session's selection
+    from the plugin and again from ``flaggems-import import`` writes identical headers (SPEC §5:
+    the second run changes nothing)."""
+    verdict = ">=" if batch == 1 else "<="
+    shown = "n/a" if metric is None else f"{round_float(metric):g}"
+    return f"{aggregate} {CRITERION[batch]} {shown} {verdict} threshold {threshold:g}"
+
+
 _ROUNDED = ("your_time", "cuda_time", "flaggems_time", "speedup_vs_flaggems", "relative_to_cuda")
 
 

@@ -21,6 +21,26 @@ AGGREGATES: tuple[Aggregate, ...] = ("mean", "geomean", "median", "worst")
 BatchChoice = Literal["1", "2", "auto"]
 DEFAULT_THRESHOLD = {1: 1.30, 2: 1.25}
 CRITERION = {1: "speedup_vs_flaggems", 2: "relative_to_cuda"}
+TIE_TOLERANCE = 1e-9
+"""Relative slack of a threshold comparison: a tie selects (SPEC §3), and a mean of 1.2x and 1.4x
+is 1.2999999999999998 in floating point. One part in a billion absorbs such rounding (a few ulps
+after summing thousands of configs) and is far below any timing's resolution."""
+
+
+def meets(value: float, threshold: float, *, higher_is_better: bool) -> bool:
+    """``value >= threshold`` (or ``<=``), a tie within ``TIE_TOLERANCE`` included."""
+    slack = abs(threshold) * TIE_TOLERANCE
+    return value >= threshold - slack if higher_is_better else value <= threshold + slack
+
+
+def versus(value: float, threshold: float, selected: bool) -> str:
+    """``value`` as text that never contradicts the verdict: 3 decimals, more if those would
+    print a rejected value equal to its threshold (1.2999995 is "1.2999995", not "1.300")."""
+    for digits in (3, 6, 9, 12, 17):
+        text = f"{value:.{digits}f}"
+        if selected or float(text) != threshold:
+            return text
+    return repr(value)
 
 
 class ConfigMetrics(msgspec.Struct, frozen=True, gc=False):
@@ -126,9 +146,9 @@ def decide_batch1(
         return Decision(op, 1, False, "no FlagGems baseline (no matching shape/dtype)", (), tuple(unmatched))
     speedup = aggregate([m.speedup_vs_flaggems for m in matched], how, higher_is_better=True)  # type: ignore[misc]
     relative = aggregate([m.relative_to_cuda for m in matched], how, higher_is_better=False)
-    selected = speedup >= threshold  # SPEC §3: unrounded; a tie selects
+    selected = meets(speedup, threshold, higher_is_better=True)  # SPEC §3: unrounded; a tie selects
     verdict = ">=" if selected else "<"
-    reason = f"{how} speedup vs FlagGems {speedup:.3f}x {verdict} {threshold:g}x"
+    reason = f"{how} speedup vs FlagGems {versus(speedup, threshold, selected)}x {verdict} {threshold:g}x"
     return Decision(op, 1, selected, reason, tuple(matched), tuple(unmatched), speedup, relative)
 
 
@@ -137,9 +157,9 @@ def decide_batch2(op: str, your: Sequence[PerfConfig], threshold: float, how: Ag
     if not matched:
         return Decision(op, 2, False, "no measured configurations")
     relative = aggregate([m.relative_to_cuda for m in matched], how, higher_is_better=False)
-    selected = relative <= threshold
+    selected = meets(relative, threshold, higher_is_better=False)
     verdict = "<=" if selected else ">"
-    reason = f"{how} time relative to CUDA {relative:.3f} {verdict} {threshold:g}"
+    reason = f"{how} time relative to CUDA {versus(relative, threshold, selected)} {verdict} {threshold:g}"
     return Decision(op, 2, selected, reason, tuple(matched), (), None, relative)
 
 

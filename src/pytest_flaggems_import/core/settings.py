@@ -6,6 +6,7 @@ and the CLI loop over ``OPTIONS`` so the two front ends cannot drift apart (STYL
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -69,6 +70,14 @@ class Option:
     help: str
     cli: bool = False  # also an option of `flaggems-import select/import`
     is_flag: bool = False
+    cli_help: str | None = None  # the CLI's own wording, where the plugin's default does not apply
+
+    @property
+    def cli_flags(self) -> tuple[str, ...]:
+        """The CLI spells it as the plugin does (``--flaggems-layout``, SPEC §6) and, where that
+        is what users type, without the prefix (``--layout``, ``--your-data``)."""
+        short = "--" + self.name.replace("_", "-")
+        return (self.flag, short) if self.name in _PREFIXED_ON_CLI else (short,)
 
     @property
     def flag(self) -> str:
@@ -82,7 +91,12 @@ class Option:
 OPTIONS: tuple[Option, ...] = (
     Option("ops", (), parse_paths, "Folder(s) of operator JSON files to collect. Default: none (plugin off)."),
     Option(
-        "your_data", None, Path, "your_perf_data.json. Default: the file of that name beside the ops folder.", cli=True
+        "your_data",
+        None,
+        Path,
+        "your_perf_data.json. Default: the file of that name beside the ops folder.",
+        cli=True,
+        cli_help="your_perf_data.json (required).",
     ),
     Option(
         "flaggems_data",
@@ -90,6 +104,7 @@ OPTIONS: tuple[Option, ...] = (
         Path,
         "flaggems_perf_data.json. Default: the file of that name beside the ops folder.",
         cli=True,
+        cli_help="flaggems_perf_data.json. Without it every operator is a batch-2 candidate.",
     ),
     Option(
         "batch",
@@ -97,6 +112,7 @@ OPTIONS: tuple[Option, ...] = (
         _choice("1", "2", "auto"),
         "Batch to select: 1, 2 or auto. Default: batchN/ folders, else auto.",
         cli=True,
+        cli_help="Batch to select: 1, 2 or auto (required). auto: in the FlagGems data means batch 1.",
     ),
     Option(
         "threshold",
@@ -118,7 +134,16 @@ OPTIONS: tuple[Option, ...] = (
         Path,
         "Write selected_batch1.json, selected_batch2.json and session.json here. Default: no files.",
     ),
-    Option("allow_untested", False, parse_bool, "Let operators without tests be selected. Default: off.", is_flag=True),
+    Option(
+        "allow_untested",
+        False,
+        parse_bool,
+        "Let operators without tests be selected. Default: off.",
+        is_flag=True,
+        cli=True,
+        cli_help="Import operators without passing test evidence in a session file (never ones whose tests "
+        "failed); recorded in _metadata.json and the PR text.",
+    ),
     Option(
         "device",
         "auto",
@@ -195,6 +220,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
+_PREFIXED_ON_CLI = frozenset({"layout"})
 
 
 @dataclass(frozen=True)
@@ -220,12 +246,20 @@ class Settings:
     dry_run: bool = False
     force: bool = False
 
-    @property
+    @functools.cached_property
     def rules(self) -> Rules:
-        return make_rules(self.batch, self.threshold, self.aggregate)
+        """Computed once (``resolve`` builds it first, so a contradiction fails there)."""
+        return make_rules(self.batch, self.threshold, self.aggregate, flags=("--flaggems-batch", "--flaggems-threshold"))
 
 
-def make_rules(batch: str | None, threshold: tuple[float, ...] | None, aggregate: str) -> Rules:
+def make_rules(
+    batch: str | None,
+    threshold: tuple[float, ...] | None,
+    aggregate: str,
+    *,
+    flags: tuple[str, str] = ("--batch", "--threshold"),
+) -> Rules:
+    """``flags``: how the front end spells the batch and threshold options, for the message."""
     thresholds = dict(DEFAULT_THRESHOLD)
     if threshold:
         if len(threshold) == 2:
@@ -233,7 +267,10 @@ def make_rules(batch: str | None, threshold: tuple[float, ...] | None, aggregate
         elif batch in ("1", "2"):
             thresholds[int(batch)] = threshold[0]
         else:
-            raise UsageError("a single threshold needs --batch 1 or 2; with auto give both as T1,T2 (e.g. 1.3,1.25)")
+            batch_flag, threshold_flag = flags
+            raise UsageError(
+                f"a single {threshold_flag} needs {batch_flag} 1 or 2; otherwise give both as T1,T2 (e.g. 1.3,1.25)"
+            )
     return Rules(batch=batch, thresholds=thresholds, aggregate=aggregate)  # type: ignore[arg-type]
 
 
@@ -263,6 +300,6 @@ def resolve(cli: Mapping[str, Any], ini: Mapping[str, Any]) -> Settings:
 
 def check(settings: Settings) -> None:
     """Options that contradict each other, refused before any work starts."""
-    settings.rules  # noqa: B018 - raises on a single threshold with auto
+    settings.rules  # noqa: B018 - built once, here: raises on a single threshold without a batch
     if (settings.dry_run or settings.force) and settings.import_root is None:
         raise UsageError("--flaggems-dry-run and --flaggems-force need --flaggems-import=FLAGGEMS_ROOT")

@@ -18,7 +18,7 @@ from typing import Any
 from pytest_flaggems_import.core import formats, jsonio, reports
 from pytest_flaggems_import.core.categories import infer_category
 from pytest_flaggems_import.core.names import parse_op_name
-from pytest_flaggems_import.core.selection import CRITERION, Decision
+from pytest_flaggems_import.core.selection import CRITERION, Decision, Rules
 from pytest_flaggems_import.errors import ExitStatus, InputError, InputErrors
 from pytest_flaggems_import.importer import render, transaction
 from pytest_flaggems_import.importer.layout import Checkout, find_checkout
@@ -30,6 +30,7 @@ class ImportOutcome:
     failed: bool = False
     changes: list[transaction.FileChange] = field(default_factory=list)
     statuses: dict[str, str] = field(default_factory=dict)
+    diff: str = ""  # a dry run's unified diff
 
 
 def _now() -> str:
@@ -120,7 +121,7 @@ def import_candidates(
             transaction.apply(outcome.changes)
     outcome.lines = summary_lines(outcome, checkout, candidates, dry_run)
     if dry_run:
-        outcome.lines = [transaction.unified_diff(outcome.changes, checkout.root).rstrip("\n"), *outcome.lines]
+        outcome.diff = transaction.unified_diff(outcome.changes, checkout.root)
     return outcome
 
 
@@ -153,29 +154,35 @@ def pull_request_summary(candidates: Sequence[render.Candidate]) -> str:
         out += [f"**Batch {batch}** ({CRITERION[batch]}): {len(mine)} operators ({per_cat})", ""]
         out += ["| op | category | tests passed | selected because |", "| --- | --- | --- | --- |"]
         for c in mine:
-            tests = f"{c.validation.get('passed')}/{c.validation.get('total')}" if c.validation.get("total") else "n/a"
+            if c.validation.get("untested"):
+                tests = "**untested** (imported with --allow-untested)"
+            else:
+                tests = f"{c.validation.get('passed')}/{c.validation.get('total')}"
             out.append(f"| `{c.spec.name.qualified}` | {c.category} | {tests} | {c.justification} |")
         out.append("")
     return "\n".join(out).rstrip("\n")
 
 
-def _candidate(spec: formats.OperatorSpec, ops_dir: Path | None, batch: int, justification: str,
-               performance: dict, validation: dict) -> render.Candidate:  # fmt: skip
-    source = os.path.relpath(spec.path, ops_dir) if ops_dir else spec.path.name
+def _candidate(spec: formats.OperatorSpec, batch: int, justification: str, performance: dict,
+               validation: dict) -> render.Candidate:  # fmt: skip
+    # The source is named relative to the operator folder (above batch1/ and batch2/) whichever
+    # front end imports, so the plugin and the CLI write the same header and metadata.
+    source = os.path.relpath(spec.path, _ops_root(spec.path))
     category = spec.category or infer_category(spec.name, spec.code)
     return render.Candidate(spec, category, batch, justification, source, performance, validation)
 
 
 def import_decisions(
-    decisions: Iterable[Decision], spec_paths: Mapping[str, Path], validation: Mapping[str, dict], root: Path,
-    layout: str, dry_run: bool, force: bool, ops_dir: Path | None = None,
+    decisions: Iterable[Decision], spec_paths: Mapping[str, Path], validation: Mapping[str, dict], rules: Rules,
+    root: Path, layout: str, dry_run: bool, force: bool,
 ) -> ImportOutcome:  # fmt: skip
-    """The plugin's entry: import this session's selected operators."""
+    """The plugin's entry: import this session's selected operators (their tests passed here)."""
     candidates = []
     for d in decisions:
         spec = formats.load_operator(spec_paths[d.op])
-        folder = ops_dir or _ops_root(spec.path)
-        candidates.append(_candidate(spec, folder, d.batch, d.reason, reports.performance(d), validation.get(d.op, {})))
+        metric = d.avg_speedup_vs_flaggems if d.batch == 1 else d.avg_relative_to_cuda
+        why = reports.justification(d.batch, rules.aggregate, metric, rules.thresholds[d.batch])
+        candidates.append(_candidate(spec, d.batch, why, reports.performance(d), validation.get(d.op, {})))
     return import_candidates(candidates, root, layout, dry_run=dry_run, force=force)
 
 
@@ -196,44 +203,94 @@ def _operator_files(ops_dir: Path) -> dict[str, Path]:
     return found
 
 
-def _measured_tests(selected_path: Path) -> dict[str, dict]:
-    """Test counts from the ``session.json`` written beside the selected file, if any."""
-    session = selected_path.parent / "session.json"
-    if not session.is_file():
-        return {}
-    ops = jsonio.read_json(session).get("operators", {})
-    return {op: {"total": r["passed"] + r["failed"], "passed": r["passed"]} for op, r in ops.items()}
+@dataclass(frozen=True)
+class Evidence:
+    """What a session file says about one operator's tests, and whether that allows an import."""
+
+    validation: dict[str, Any]  # what _metadata.json records as validation_info
+    refusal: str | None = None  # why these tests do not justify an import; None: they do
+    failed: bool = False  # the refusal is a failure (never imported), not a lack of evidence
 
 
-def candidates_from_selected(selected: Sequence[Path], ops_dir: Path) -> list[render.Candidate]:
+def evidence(entry: Mapping[str, Any] | None, session: Path, session_found: bool = True) -> Evidence:
+    """Judge one operator's entry in ``session.json`` (SPEC 1: failing operators never import)."""
+    if entry is None:
+        where = f"not in {session}" if session_found else f"no session file at {session}"
+        return Evidence({"total": None, "passed": None}, f"no test evidence: {where}")
+    passed, failed = int(entry.get("passed") or 0), int(entry.get("failed") or 0)
+    validation = {"total": passed + failed, "passed": passed}
+    blocked = entry.get("blocked")
+    if "blocked" not in entry:  # a session file from before the "blocked" key
+        blocked = entry.get("load_error") or (f"tests failed: {failed} of {passed + failed}" if failed else None)
+        blocked = blocked or (None if passed else "no passing test")
+    if blocked is None:
+        return Evidence(validation)
+    return Evidence(validation, f"{blocked} (in {session})", failed=bool(entry.get("evidence") == "failed" or failed))
+
+
+def _session_for(selected_path: Path, given: Path | None) -> tuple[Path, dict[str, Any] | None]:
+    """The session file (``--session``, else the one beside the selected file) and its operators
+    (``None`` when there is no session file beside the selected one)."""
+    path = given or selected_path.parent / reports.SESSION_FILE
+    if given is None and not path.is_file():
+        return path, None
+    data = jsonio.read_json(path)
+    operators = data.get("operators") if isinstance(data, dict) else None
+    if not isinstance(operators, dict):
+        raise InputError(path, "$.operators", "expected the operators of a session written by the plugin")
+    return path, operators
+
+
+def candidates_from_selected(
+    selected: Sequence[Path], ops_dir: Path, session: Path | None = None, allow_untested: bool = False
+) -> tuple[list[render.Candidate], dict[str, str]]:
+    """The selected operators with their files, and the operators refused for their evidence."""
     files = _operator_files(ops_dir)
-    candidates, problems = [], []
+    candidates, problems, refused = [], [], {}
     for path in selected:
         data = formats.load_checked(path, "selected")
-        measured = _measured_tests(path)
+        session_path, tested = _session_for(path, session)
         for op, entry in data["operators"].items():
             if op not in files:
                 problems.append(InputError(path, formats.json_path(["operators", op]),
                                            f"no operator file for {op!r} under {ops_dir}"))  # fmt: skip
                 continue
             spec = formats.load_operator(files[op])
+            proof = evidence((tested or {}).get(op), session_path, tested is not None)
+            if proof.refusal is not None and (proof.failed or not allow_untested):
+                refused[op] = proof.refusal
+                continue
+            validation = proof.validation
+            if proof.refusal is not None:
+                validation = {**validation, "untested": True, "note": f"imported with --allow-untested: {proof.refusal}"}
             metric = entry["avg_speedup_vs_flaggems"] if data["batch"] == 1 else entry["avg_relative_to_cuda"]
-            why = f"{data.get('aggregate', 'mean')} {data['criterion']} {metric} (threshold {data['threshold']})"
-            validation = measured.get(
-                op, {"total": None, "passed": None, "note": "no session.json beside the selected file"}
-            )
+            why = reports.justification(data["batch"], data.get("aggregate", "mean"), metric, data["threshold"])
             perf = {k: entry[k] for k in ("avg_speedup_vs_flaggems", "avg_relative_to_cuda", "configs")}
-            candidates.append(_candidate(spec, ops_dir, data["batch"], why, perf, validation))
+            candidates.append(_candidate(spec, data["batch"], why, perf, validation))
     if problems:
         raise InputErrors(problems)
-    return candidates
+    return candidates, refused
+
+
+REFUSAL_HELP = (
+    "An operator is imported only on passing test evidence: run the plugin "
+    "(pytest --flaggems-ops=DIR --flaggems-report-dir=D) and import D's selected files (session.json "
+    "beside them, or --session), or pass --allow-untested for operators that have no evidence "
+    "(recorded in _metadata.json and the PR text). Operators whose tests failed are never imported."
+)
 
 
 def run_import(
-    selected: Sequence[Path], ops_dir: Path, root: Path, layout: str, dry_run: bool, force: bool
-) -> ExitStatus:
-    """The CLI's ``import`` command."""
-    candidates = candidates_from_selected(selected, ops_dir)
+    selected: Sequence[Path], ops_dir: Path, root: Path, layout: str, dry_run: bool, force: bool,
+    session: Path | None = None, allow_untested: bool = False,
+) -> ExitStatus:  # fmt: skip
+    """The CLI's ``import`` command. All or nothing: one refused operator and nothing is written."""
+    candidates, refused = candidates_from_selected(selected, ops_dir, session, allow_untested)
+    if refused:
+        lines = ["import refused; nothing written"]
+        lines += [f"  {op:<24} refused: {why}" for op, why in refused.items()]
+        print("\n".join([*lines, "", REFUSAL_HELP]), file=sys.stdout)
+        return ExitStatus.FAILED
     outcome = import_candidates(candidates, root, layout, dry_run=dry_run, force=force)
-    print("\n".join(outcome.lines), file=sys.stdout)
+    print("\n".join([outcome.diff.rstrip("\n"), *outcome.lines] if outcome.diff else outcome.lines), file=sys.stdout)
     return ExitStatus.FAILED if outcome.failed else ExitStatus.OK

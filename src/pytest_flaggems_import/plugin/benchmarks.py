@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_flaggems_import.core import formats
-from pytest_flaggems_import.plugin.items import ERROR, PROPERTY, Loaded, OperatorFile
+from pytest_flaggems_import.plugin import props
+from pytest_flaggems_import.plugin.items import Loaded, OperatorFile
 from pytest_flaggems_import.plugin.records import OpRecord
 
 if TYPE_CHECKING:
@@ -21,6 +22,18 @@ if TYPE_CHECKING:
 
 
 def bench_items(session: FlaggemsSession, parent: OperatorFile, loaded: Loaded) -> Iterator[pytest.Item]:
+    for config in bench_configs(session, loaded):
+        item = pytest.Function.from_parent(
+            parent, name=f"bench[{config.id}]", callobj=_bench_function(session, loaded, config)
+        )
+        item.add_marker(pytest.mark.flaggems_bench)
+        yield item
+
+
+def bench_configs(session: FlaggemsSession, loaded: Loaded) -> list[Any]:
+    """The perf file's configs for this op, else the defaults; on the CPU each shrunk to at most
+    ``bench.CPU_MAX_ELEMENTS`` elements (and deduplicated): the interpreter runs a 4096x4096
+    config for minutes, and CPU timings decide nothing anyway (SPEC §7)."""
     from pytest_flaggems_import.runner import bench
 
     settings = session.settings
@@ -30,13 +43,9 @@ def bench_items(session: FlaggemsSession, parent: OperatorFile, loaded: Loaded) 
         if given
         else bench.default_configs(loaded.category, settings.bench_shapes, settings.bench_dtypes)
     )
-    for config in configs:
-        item = pytest.Function.from_parent(
-            parent, name=f"bench[{config.id}]", callobj=_bench_function(session, loaded, config)
-        )
-        item.add_marker(pytest.mark.flaggems_bench)
-        item.user_properties.append((PROPERTY, {"op": loaded.op, "kind": "bench"}))
-        yield item
+    if session.device != "cuda":
+        configs = list(dict.fromkeys(bench.cpu_sized(c) for c in configs))
+    return configs
 
 
 def _bench_function(session: FlaggemsSession, loaded: Loaded, config: Any) -> Callable[..., None]:
@@ -60,9 +69,9 @@ def _bench_function(session: FlaggemsSession, loaded: Loaded, config: Any) -> Ca
         except bench.NotBenchmarkable as exc:
             pytest.skip(f"not benchmarkable: {exc}")
         except bench.WrongResult as exc:
-            request.node.user_properties.append((ERROR, str(exc)))
+            props.put(request.node, props.ERROR, str(exc))
             raise
-        request.node.user_properties.append(("flaggems_bench", [row]))
+        props.put(request.node, props.BENCH, [row])
         benchmark.extra_info.update(row)
         # pytest-benchmark's own figure: the candidate end to end (synchronised calls).
         _, args, kwargs = bench.inputs_for(spec.name, config, session.device, spec.params, custom)

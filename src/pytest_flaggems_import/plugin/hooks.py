@@ -46,8 +46,6 @@ def _ini_values(config: pytest.Config) -> dict[str, Any]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for marker in ("flaggems_batch1", "flaggems_batch2", "flaggems_bench", *CATEGORIES):
-        config.addinivalue_line("markers", f"{marker}: added by pytest-flaggems-import")
     cli = {o.name: config.getoption(f"flaggems_{o.name}") for o in OPTIONS}
     try:
         settings = resolve(cli, _ini_values(config))
@@ -60,9 +58,21 @@ def pytest_configure(config: pytest.Config) -> None:
     missing = [str(p) for p in settings.ops if not p.is_dir()]
     if missing:
         raise pytest.UsageError(f"--flaggems-ops: no such folder: {', '.join(missing)}")
+    # Only a screening run gets our markers: generic names such as `misc` or `pointwise`,
+    # registered in every run, would let --strict-markers miss a typo elsewhere.
+    for marker in ("flaggems_batch1", "flaggems_batch2", "flaggems_bench", *CATEGORIES):
+        config.addinivalue_line("markers", f"{marker}: added by pytest-flaggems-import")
     from pytest_flaggems_import.plugin.session import FlaggemsSession
+    from pytest_flaggems_import.runner import device
 
-    session = FlaggemsSession(config, settings)
+    try:
+        # Once, before collection: `cuda` without a GPU is a usage error now, not a traceback
+        # after every operator failed to load; TRITON_INTERPRET is set before triton loads.
+        where = device.resolve_device(settings.device)
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    device.prepare_process(where)
+    session = FlaggemsSession(config, settings, where)
     for record in session.records.values():
         # FlagGems' own tests mark each test with its op (@pytest.mark.elu); keep --strict-markers happy.
         config.addinivalue_line("markers", f"{record.op.split('.')[0]}: operator {record.op}")

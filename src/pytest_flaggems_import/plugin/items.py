@@ -3,7 +3,8 @@
 ``OperatorFile`` subclasses ``pytest.Module`` so that pytest itself finds the tests in
 ``test_func`` (parametrize ids, marks, fixtures, assertion rewriting all behave as in any test
 module); before them it yields a ``load`` item for the operator's code. Outcomes travel to the
-session as ``user_properties`` so they survive pytest-xdist's report serialisation (STYLE §2).
+session as ``user_properties`` (``plugin.props``) so they survive pytest-xdist's report
+serialisation (STYLE §2).
 """
 
 from __future__ import annotations
@@ -21,9 +22,7 @@ from _pytest.assertion.rewrite import rewrite_asserts
 from pytest_flaggems_import.core import formats
 from pytest_flaggems_import.core.categories import infer_category
 from pytest_flaggems_import.errors import FlaggemsError, InputError, InputErrors
-
-PROPERTY = "flaggems"  # key of our entry in item.user_properties
-ERROR = "flaggems_error"  # why an operator's load, tests or benchmark failed, one line
+from pytest_flaggems_import.plugin import props
 
 
 class OperatorProblem(FlaggemsError):
@@ -39,6 +38,7 @@ class Loaded:
     module: types.ModuleType | None = None
     error: str | None = None  # one line: why the operator cannot run
     modules: dict[str, types.ModuleType] = field(default_factory=dict)
+    items: int = 0  # how many items its file has in all (before -k, -m, node ids, --lf)
 
     @property
     def op(self) -> str | None:
@@ -63,23 +63,22 @@ class OperatorFile(pytest.Module):
         if loaded.spec is not None:
             for mark in session.marks_for(loaded.spec, loaded.category):
                 self.add_marker(mark)
-        yield LoadItem.from_parent(self, name="load")
+        nodes = [LoadItem.from_parent(self, name="load"), *self._operator_nodes(session, loaded)]
+        loaded.items = count_items(nodes)
+        yield from nodes
+
+    def _operator_nodes(self, session: Any, loaded: Loaded) -> list[pytest.Item | pytest.Collector]:
         if loaded.error is not None or loaded.spec is None or not loaded.spec.test_func:
-            yield from self._not_run(loaded)
-            return
+            return list(self._not_run(loaded))
         try:
             with session.operator_context(loaded):
-                items = list(super().collect())
+                nodes = list(super().collect())
         except Exception as exc:  # noqa: BLE001 - a broken test module fails alone
             loaded.error = f"test_func does not import: {_first_line(exc)}"
-            yield BrokenTestsItem.from_parent(self, name="tests")
-            return
-        for item in items:
-            if isinstance(item, pytest.Item):
-                item.user_properties.append((PROPERTY, {"op": loaded.op, "kind": "test"}))
-            yield item
+            return [BrokenTestsItem.from_parent(self, name="tests")]
         if session.settings.bench:
-            yield from session.bench_items(self, loaded)
+            nodes += session.bench_items(self, loaded)
+        return nodes
 
     def _load(self, session: Any) -> Loaded:
         try:
@@ -124,6 +123,24 @@ class OperatorFile(pytest.Module):
         return self.path, 0, f"operator {name}"
 
 
+def count_items(nodes: Iterable[pytest.Item | pytest.Collector]) -> int:
+    """Leaf items under ``nodes``; a test class counts its methods (collected again, cheaply)."""
+    total = 0
+    for node in nodes:
+        if isinstance(node, pytest.Item):
+            total += 1
+        elif isinstance(node, pytest.Collector):
+            total += count_items(node.collect())
+    return total
+
+
+def item_kind(item: pytest.Item) -> str:
+    """``load``, ``tests`` (test_func did not import), ``bench`` or ``test``."""
+    if isinstance(item, _OperatorItem):
+        return item.kind
+    return "bench" if item.get_closest_marker("flaggems_bench") else "test"
+
+
 def test_names(source: str) -> list[str]:
     """Top-level ``test*`` functions of a test source, without running it."""
     try:
@@ -142,18 +159,13 @@ class _OperatorItem(pytest.Item):
 
     kind = "load"
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        loaded = self.parent.stash[LOADED]
-        self.user_properties.append((PROPERTY, {"op": loaded.op, "kind": self.kind, "file": str(self.path)}))
-
     @property
     def loaded(self) -> Loaded:
         return self.parent.stash[LOADED]
 
     def fail_with(self, reason: str) -> None:
         """Fail with ``reason``, which also travels to the session as a property of the report."""
-        self.user_properties.append((ERROR, reason))
+        props.put(self, props.ERROR, reason)
         raise OperatorProblem(f"{self.path.name}: {reason}")
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:

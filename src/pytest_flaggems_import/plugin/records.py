@@ -33,6 +33,7 @@ class OpRecord:
     failures: list[str] = field(default_factory=list)
     bench: list[dict] = field(default_factory=list)
     bench_error: str | None = None
+    bench_wrong: bool = False  # the benchmark failed because the output was wrong
 
     @property
     def ran(self) -> int:

@@ -21,24 +21,28 @@ from pytest_flaggems_import import __version__
 from pytest_flaggems_import.core import formats, jsonio, reports, selection
 from pytest_flaggems_import.core.settings import Settings
 from pytest_flaggems_import.errors import InputError, InputErrors
-from pytest_flaggems_import.plugin import benchmarks
-from pytest_flaggems_import.plugin.items import ERROR, LOADED, PROPERTY, Loaded, OperatorFile
-from pytest_flaggems_import.plugin.records import (
-    OpRecord,
-    index_operators,
-    rekey,
-    unique_records,
-)
+from pytest_flaggems_import.plugin import benchmarks, props
+from pytest_flaggems_import.plugin.failures import candidate_summary
+from pytest_flaggems_import.plugin.items import LOADED, Loaded, OperatorFile, item_kind
+from pytest_flaggems_import.plugin.outcomes import Block, Outcomes
+from pytest_flaggems_import.plugin.records import index_operators, rekey, unique_records
 
 
 class FlaggemsSession:
-    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+    def __init__(self, config: pytest.Config, settings: Settings, device: str) -> None:
         self.config = config
         self.settings = settings
+        self.device = device  # resolved once, in pytest_configure
         self.index = index_operators(settings.ops)
         self.records = unique_records(self.index.values())
         self.your, self.flaggems = self._perf_tables()
-        self._device: str | None = None
+        self.outcomes = Outcomes(self.records, self.index, config.rootpath)
+        self.blocks: dict[str, Block] = {}
+        self.partial = False  # set at the end: some operator did not run completely
+        self.interrupted = False
+        self.reports_at: Path | None = None  # where this run's files went
+        self.diff_at: Path | None = None
+        self.import_diff = ""
         self.decisions: list[selection.Decision] = []
         self.deciding_your: formats.PerfTable | None = None  # the numbers that decided, set at the end
         self.run_info: dict[str, Any] = {}  # provenance, computed once at the end
@@ -68,15 +72,6 @@ class FlaggemsSession:
     def owns(self, path: Path) -> bool:
         return path.resolve() in self.index
 
-    @property
-    def device(self) -> str:
-        if self._device is None:
-            from pytest_flaggems_import.runner import device
-
-            self._device = device.resolve_device(self.settings.device)
-            device.prepare_process(self._device)
-        return self._device
-
     def batch_of(self, op: str) -> int:
         record = self.records.get(op)
         folder = record.folder_batch if record else None
@@ -89,8 +84,9 @@ class FlaggemsSession:
     def load_candidate(self, spec: formats.OperatorSpec, category: str) -> tuple[Any, dict]:
         from pytest_flaggems_import.runner import device, guard, isolate
 
-        where = self.device  # first: sets TRITON_INTERPRET before anything imports triton
+        where = self.device
         isolate.flag_gems_runtime()  # the first imports (triton, flag_gems) are not the operator's time
+        guard.warm_lazy_imports()
         with device.device_context(where), guard.time_limit(self.settings.timeout):
             before = guard.snapshot()
             module = isolate.load_code(spec, category)
@@ -135,7 +131,7 @@ class FlaggemsSession:
             try:
                 result = yield
             finally:
-                item.user_properties.append(("flaggems_launches", counter.launches))
+                props.put(item, props.LAUNCHES, counter.launches)
                 tampered = guard.restore_tampering(before)
         if tampered:
             raise guard.Tampering(f"the operator replaced {', '.join(tampered)} during the test (restored)")
@@ -160,84 +156,78 @@ class FlaggemsSession:
         return LoadFileScheduling(config, log)
 
     # -- gathering outcomes ---------------------------------------------------------------
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        props = dict(p for p in report.user_properties if isinstance(p, tuple) and len(p) == 2)
-        mine = props.get(PROPERTY)
-        if not isinstance(mine, dict):
-            # xdist's report for an item whose worker crashed (segfault, hard timeout) carries no
-            # properties: find the operator from the node id, and count it as failed.
-            mine = self._crashed_item(report)
-        if mine is None or mine.get("op") not in self.records:
+    def pytest_itemcollected(self, item: pytest.Item) -> None:
+        """Tag each item of an operator file with its operator, kind and the file's item count."""
+        operator = item.getparent(OperatorFile)
+        if operator is None or props.has(item, props.ITEM):
             return
-        record = self.records[mine["op"]]
-        kind = mine.get("kind")
-        if kind in ("load", "tests"):
-            if report.failed and report.when == "call":
-                record.load_error = props.get(ERROR, "failed")
-        elif kind == "bench":
-            if report.when == "call":
-                record.bench += props.get("flaggems_bench", [])
-                if report.failed:
-                    record.bench_error = props.get(ERROR, f"benchmark failed: {report.nodeid}")
-        elif report.when == "call" or not report.passed:
-            self._count_test(record, report, int(props.get("flaggems_launches", 0)))
+        record = self.index.get(Path(operator.path).resolve())
+        loaded = operator.stash.get(LOADED, None)
+        if record is not None:
+            tag = {"op": record.op, "kind": item_kind(item), "of": loaded.items if loaded else None}
+            props.put(item, props.ITEM, tag)
 
-    def _crashed_item(self, report: pytest.TestReport) -> dict | None:
-        if not report.failed:
-            return None
-        path = (self.config.rootpath / report.nodeid.split("::")[0]).resolve()
-        record = self.index.get(path)
-        return {"op": record.op, "kind": "test"} if record else None
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        """A failure inside candidate code starts with the candidate's own line and the cause in
+        one line; the full traceback (interpreter internals included) follows."""
+        report = yield
+        if report.failed and call.excinfo is not None and item.getparent(OperatorFile) is not None:
+            summary = candidate_summary(call.excinfo)
+            if summary:
+                report.longrepr = f"{summary}\n\n{report.longreprtext}"
+        return report
 
-    @staticmethod
-    def _count_test(record: OpRecord, report: pytest.TestReport, launches: int) -> None:
-        record.launches += launches
-        if report.when == "call" and report.passed:
-            record.passed += 1
-        elif report.skipped:
-            record.skipped += 1
-        else:
-            record.failed += 1
-            record.failures.append(report.nodeid)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.outcomes.add(report)
 
-    def blocked(self) -> dict[str, str]:
-        """Why an operator cannot be selected whatever its speed (SPEC §1), from this run."""
-        reasons = {}
-        for op, r in self.records.items():
-            if r.load_error:
-                reasons[op] = r.load_error
-            elif r.failed:
-                reasons[op] = f"tests failed: {r.failed} of {r.ran}"
-            elif not r.has_tests and not self.settings.allow_untested:
-                reasons[op] = "no tests"
-            elif r.has_tests and r.passed == 0:
-                reasons[op] = "tests not run in this session"
-            elif r.passed and r.launches == 0:
-                reasons[op] = "no Triton kernel ran in its tests"
-            elif r.bench_error:
-                reasons[op] = r.bench_error
-        return reasons
+    def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
+        self.interrupted = True
 
     # -- session end ----------------------------------------------------------------------
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if hasattr(self.config, "workerinput"):
             return  # the controller decides, once, from every worker's reports
+        if self.config.option.collectonly:
+            return  # nothing ran: nothing to decide, and no earlier result is touched
         rules = self.settings.rules
         folders = {op: r.folder_batch for op, r in self.records.items() if r.folder_batch is not None}
+        self.interrupted = self.interrupted or exitstatus == pytest.ExitCode.INTERRUPTED
+        self.partial = self.interrupted or not all(self.outcomes.complete(op) for op in self.records)
         your, flaggems = self.deciding_tables()
         self.deciding_your = your
         self.run_info = self.provenance()
-        self.decisions = selection.select(
-            your or {}, flaggems, rules, blocked=self.blocked(), folders=folders, operators=self.records
+        self.blocks = self.outcomes.blocked(
+            allow_untested=self.settings.allow_untested,
+            bench_decides=self.device == "cuda" or self.settings.allow_cpu_timings,
+            perf_ops=your or {},
         )
+        self.decisions = selection.select(
+            your or {}, flaggems, rules, blocked={op: b.reason for op, b in self.blocks.items()},
+            folders=folders, operators=self.records,
+        )  # fmt: skip
         if self.settings.regen is not None:
             self._regenerate()
         if self.settings.report_dir is not None:
-            self._write_reports(rules)
+            self.reports_at = self._report_folder(self.settings.report_dir)
+            self._write_reports(rules, self.reports_at)
         if self.settings.import_root is not None:
-            failed = self._import()
+            failed = self._import(rules)
             if failed and session.exitstatus == 0:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _report_folder(self, folder: Path) -> Path:
+        """``folder``, unless this run is partial and ``folder`` holds a complete session: a run
+        that did not evaluate every operator never overwrites decisions about them; it writes
+        into ``folder/partial/`` instead (SPEC 8; docs/reference.md)."""
+        if not self.partial:
+            return folder
+        try:
+            earlier = jsonio.read_json(folder / reports.SESSION_FILE)
+        except InputError:
+            return folder  # none there (or unreadable): nothing complete to protect
+        complete = isinstance(earlier, dict) and not earlier.get("partial", False)
+        return folder / reports.PARTIAL_DIR if complete else folder
 
     def live(self) -> bool:
         """Whether this session's own measurements decide (SPEC §7: CPU timings only if allowed)."""
@@ -285,65 +275,110 @@ class FlaggemsSession:
             "flag_gems": isolate.flag_gems_runtime().label,
             "your_data": str(self.your_path) if self.your_path else None,
             "flaggems_data": str(self.flaggems_path) if self.flaggems_path else None,
-            "measured_by": (
-                f"live: {self.settings.bench_metric} timing, median of rounds"
-                if self.live()
-                else "perf files (not re-measured)"
-            ),
+            "measured_by": self._measured_by(),
             "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
 
-    def _write_reports(self, rules: selection.Rules) -> None:
-        folder = self.settings.report_dir
-        provenance = self.run_info
+    def _measured_by(self) -> str:
+        """What the deciding numbers are: the metric the rows record, not the one asked for (on
+        the CPU only end-to-end ``operator`` timings exist)."""
+        if not self.live():
+            return "perf files (not re-measured)"
+        metrics = sorted({row.get("metric", "?") for r in self.records.values() for row in r.bench})
+        return f"live: {'/'.join(metrics)} timing on {self.device}, median of rounds"
+
+    def _write_reports(self, rules: selection.Rules, folder: Path) -> None:
+        provenance = {**self.run_info, "partial": self.partial}
         for batch in (1, 2):
             data = reports.selected_file(self.decisions, batch, rules, provenance)
-            jsonio.write_json(folder / f"selected_batch{batch}.json", data)
+            jsonio.write_json(folder / reports.selected_name(batch), {**data, "partial": self.partial})
         session = {
+            "partial": self.partial,
+            "interrupted": self.interrupted,
             "provenance": provenance,
-            "operators": {op: {**asdict(r), "info_note": r.info_note()} for op, r in sorted(self.records.items())},
+            "operators": {op: self._operator_entry(op) for op in sorted(self.records)},
             "decisions": [reports.decision_dict(d) for d in self.decisions],
         }
-        jsonio.write_json(folder / "session.json", jsonio.rounded(session))
-        jsonio.write_atomic(folder / "selection.md", reports.markdown_table(self.decisions))
+        jsonio.write_json(folder / reports.SESSION_FILE, jsonio.rounded(session))
+        jsonio.write_atomic(folder / reports.SELECTION_MD, reports.markdown_table(self.decisions))
 
-    def _import(self) -> bool:
+    def _operator_entry(self, op: str) -> dict[str, Any]:
+        """What session.json says about one operator: counts, completeness, and the evidence
+        ``flaggems-import import`` relies on (``blocked``: null when its tests justify an import)."""
+        record = self.records[op]
+        ran, expected = self.outcomes.completeness(op)
+        block = self.blocks.get(op)
+        return {
+            **asdict(record),
+            "info_note": record.info_note(),
+            "items": {"ran": ran, "collected": expected},
+            "complete": self.outcomes.complete(op),
+            "blocked": block.reason if block else None,
+            "evidence": "passed" if block is None else ("failed" if block.failed else "none"),
+        }
+
+    def _import(self, rules: selection.Rules) -> bool:
         from pytest_flaggems_import.importer import import_decisions
 
         outcome = import_decisions(
             decisions=[d for d in self.decisions if d.selected],
             spec_paths={r.op: Path(r.path) for r in self.records.values()},
             validation={op: {"total": r.ran, "passed": r.passed} for op, r in self.records.items()},
+            rules=rules,
             root=self.settings.import_root,
             layout=self.settings.layout,
             dry_run=self.settings.dry_run,
             force=self.settings.force,
         )
         self.import_summary = outcome.lines
+        if outcome.diff and self.reports_at is not None:
+            self.diff_at = self.reports_at / reports.IMPORT_DIFF
+            jsonio.write_atomic(self.diff_at, outcome.diff)
+        else:
+            self.import_diff = outcome.diff
         return outcome.failed
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if hasattr(self.config, "workerinput"):
+        if hasattr(self.config, "workerinput") or self.config.option.collectonly:
             return
         from pytest_flaggems_import.runner import isolate
 
         tr = terminalreporter
+        if self.import_diff:
+            tr.section("flaggems import: dry-run diff")
+            tr.write_line(self.import_diff.rstrip("\n"))
         tr.section("flaggems selection")
         source = self.run_info["measured_by"] if self.live() else f"perf files: {self.your_path or 'none'}"
         tr.write_line(f"device: {self.device}; flag_gems: {isolate.flag_gems_runtime().label}; numbers: {source}")
-        for line in self._table():
+        for line in self.import_summary:
             tr.write_line(line)
+        if self.diff_at is not None:
+            tr.write_line(f"dry-run diff written to {self.diff_at}")
         if self.deciding_your is not None:
             for warning in formats.cross_warnings(self.records, self.deciding_your, None):
                 tr.write_line(f"warning: {warning}")
+        if self.partial:
+            tr.write_line(self._partial_note(), yellow=True)
+        if self.reports_at is not None:
+            tr.write_line(f"reports written to {self.reports_at}")
+        # The decision table comes last, so that it is what a user sees when the run ends.
+        for line in self._table():
+            tr.write_line(line)
+        if any(r.info_note() for r in self.records.values()):
+            tr.write_line("info a/b: the generator's own claim (passed/total) from the operator file, never trusted; "
+                          "'(disagrees)': not what ran here")  # fmt: skip
         for batch in (1, 2):
             mine = [d for d in self.decisions if d.batch == batch]
             if mine:
                 tr.write_line(f"batch {batch}: {sum(d.selected for d in mine)} of {len(mine)} selected")
-        if self.settings.report_dir is not None:
-            tr.write_line(f"reports written to {self.settings.report_dir}")
-        for line in self.import_summary:
-            tr.write_line(line)
+
+    def _partial_note(self) -> str:
+        missing = [op for op in self.records if not self.outcomes.complete(op)]
+        why = "interrupted" if self.interrupted else "-k, -m, --lf, node ids or -x left items unrun"
+        note = f"partial run ({why}): {len(missing)} of {len(self.records)} operators not fully evaluated, none of them selected"
+        if self.settings.report_dir is not None and self.reports_at != self.settings.report_dir:
+            note += f"; the complete results in {self.settings.report_dir} are untouched"
+        return note
 
     def _table(self) -> list[str]:
         """One row per operator: batch, category, tests passed/run (and the claim), metric, decision."""

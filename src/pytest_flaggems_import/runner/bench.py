@@ -25,6 +25,7 @@ DEFAULT_SHAPES = {
     "blas": ((1024, 1024), (4096, 4096)),
 }
 QUANTILES = (0.2, 0.5, 0.8)
+CPU_MAX_ELEMENTS = 4096
 
 
 class NotBenchmarkable(Exception):
@@ -56,6 +57,22 @@ class Timing:
 
     def as_dict(self) -> dict[str, float | int]:
         return {"p20": self.p20, "p50": self.p50, "p80": self.p80, "rounds": self.rounds}
+
+
+def cpu_sized(config: BenchConfig, most: int = CPU_MAX_ELEMENTS) -> BenchConfig:
+    """The config with its largest dimensions halved until it holds at most ``most`` elements."""
+    shape = list(config.shape)
+    while shape and _numel(shape) > most:
+        largest = shape.index(max(shape))
+        shape[largest] = max(1, shape[largest] // 2)
+    return BenchConfig(tuple(shape), config.dtype)
+
+
+def _numel(shape: list[int]) -> int:
+    total = 1
+    for n in shape:
+        total *= n
+    return total
 
 
 def parse_shapes(text: str) -> tuple[tuple[int, ...], ...]:

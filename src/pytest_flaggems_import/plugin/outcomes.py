@@ -1,0 +1,125 @@
+"""Gathering outcomes: reports → per-operator counts, completeness, and why an operator is blocked.
+
+The same code runs with and without xdist: it only reads reports, whose ``user_properties`` carry
+the operator's name, the item's kind and how many items the operator has in all (SPEC 8,
+complete evidence: an operator is selectable only if every one of its items ran and passed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pytest_flaggems_import.plugin import props
+from pytest_flaggems_import.plugin.records import OpRecord
+
+
+@dataclass(frozen=True)
+class Block:
+    """Why an operator cannot be selected, whatever its speed."""
+
+    reason: str
+    failed: bool  # True: the operator failed (never imported); False: evidence is missing
+
+
+def final(report: pytest.TestReport) -> bool:
+    """The report that settles an item: its call, or a setup that failed or skipped."""
+    return report.when == "call" or (report.when == "setup" and not report.passed)
+
+
+class Outcomes:
+    """Per-operator counts from reports (``records``), and which items of each ran (``finished``)."""
+
+    def __init__(self, records: Mapping[str, OpRecord], index: Mapping[Path, OpRecord], rootpath: Path) -> None:
+        self.records = records
+        self.index = index
+        self.rootpath = rootpath
+        self.expected: dict[str, int] = {}  # op → number of items its file collected
+        self.finished: dict[str, set[str]] = {}  # op → node ids with a final report
+
+    def add(self, report: pytest.TestReport) -> None:
+        found = props.read(report)
+        tag = found.get(props.ITEM)
+        if not isinstance(tag, dict):
+            # xdist's report for an item whose worker crashed (segfault, hard timeout) carries no
+            # properties: find the operator from the node id, and count it as a failed test.
+            tag = self._crashed_item(report)
+        if tag is None or tag.get("op") not in self.records:
+            return
+        op = tag["op"]
+        record = self.records[op]
+        if isinstance(tag.get("of"), int):
+            self.expected[op] = max(self.expected.get(op, 0), tag["of"])
+        if final(report):
+            self.finished.setdefault(op, set()).add(report.nodeid)
+        kind = tag.get("kind")
+        if kind in ("load", "tests"):
+            if report.failed and report.when == "call":
+                record.load_error = found.get(props.ERROR, "failed")
+        elif kind == "bench":
+            if report.when == "call":
+                record.bench += found.get(props.BENCH, [])
+                if report.failed:
+                    record.bench_error = found.get(props.ERROR, f"benchmark failed: {report.nodeid}")
+                    record.bench_wrong = props.ERROR in found
+        elif final(report) or not report.passed:
+            _count_test(record, report, int(found.get(props.LAUNCHES, 0)))
+
+    def _crashed_item(self, report: pytest.TestReport) -> dict | None:
+        if not report.failed:
+            return None
+        path = (self.rootpath / report.nodeid.split("::")[0]).resolve()
+        record = self.index.get(path)
+        return {"op": record.op, "kind": "test"} if record else None
+
+    def completeness(self, op: str) -> tuple[int, int | None]:
+        """(items that ran, items the operator has; ``None`` when it was never collected)."""
+        return len(self.finished.get(op, ())), self.expected.get(op)
+
+    def complete(self, op: str) -> bool:
+        ran, expected = self.completeness(op)
+        return expected is not None and ran >= expected
+
+    def blocked(self, *, allow_untested: bool, bench_decides: bool, perf_ops: Mapping[str, object]) -> dict[str, Block]:
+        """Why each operator cannot be selected whatever its speed (SPEC §1, §8), from this run."""
+        reasons = {op: block for op, r in self.records.items() if (block := self._block(op, r, allow_untested, bench_decides))}
+        for op in perf_ops:
+            if op not in self.records:
+                reasons[op] = Block("no operator file (perf data only)", failed=False)
+        return reasons
+
+    def _block(self, op: str, r: OpRecord, allow_untested: bool, bench_decides: bool) -> Block | None:
+        ran, expected = self.completeness(op)
+        if r.load_error:
+            return Block(r.load_error, failed=True)
+        if r.failed:
+            return Block(f"tests failed: {r.failed} of {r.ran}", failed=True)
+        if not r.has_tests and not allow_untested:
+            return Block("no tests", failed=False)
+        if expected is None:
+            return Block("not run in this session", failed=False)
+        if ran < expected:
+            return Block(f"incomplete: {ran} of its {expected} items ran in this session", failed=False)
+        if r.has_tests and r.passed == 0:
+            return Block("no test passed (all skipped)", failed=False)
+        if r.passed and r.launches == 0:
+            return Block("no Triton kernel ran in its tests", failed=True)
+        if r.bench_error and (bench_decides or r.bench_wrong):
+            # On the CPU, timings decide nothing (SPEC §7): a benchmark that timed out there
+            # blocks nothing; a wrong result at a benchmark shape always does.
+            return Block(r.bench_error, failed=True)
+        return None
+
+
+def _count_test(record: OpRecord, report: pytest.TestReport, launches: int) -> None:
+    record.launches += launches
+    if report.when == "call" and report.passed:
+        record.passed += 1
+    elif report.skipped:
+        record.skipped += 1
+    else:
+        record.failed += 1
+        record.failures.append(report.nodeid)
