@@ -168,23 +168,25 @@ def _explain(error: jsonschema.ValidationError) -> str:
 
 
 def validate(kind: Kind, data: Any, path: str | Path) -> list[InputError]:
-    """Every problem of one file: schema first, then the semantic checks of that kind."""
+    """Every problem of one file, in one pass: schema and the semantic checks of that kind.
+
+    Infinity/NaN parse in Python's json; they are reported as such rather than as schema noise
+    at the same place, and never hide the file's other problems.
+    """
+    non_finite = _non_finite_times(data, path, TIME_KEY[kind]) if kind in TIME_KEY else []
+    flagged = {p.json_path for p in non_finite}
+    schema_problems = [p for p in schema_errors(kind, data, path) if p.json_path not in flagged]
+    problems = non_finite + schema_problems
     if kind in TIME_KEY:
-        # Infinity/NaN parse in Python's json; report them as such rather than as schema noise.
-        bad_numbers = _non_finite_times(data, path, TIME_KEY[kind])
-        if bad_numbers:
-            return bad_numbers
-    problems = schema_errors(kind, data, path)
-    if problems:
+        return problems + _perf_problems(data, path)
+    if schema_problems:
         return problems
-    if kind in TIME_KEY:
-        return _perf_problems(data, path)
     if kind == "operator":
         try:
             parse_op_name(data["op_name"])
         except ValueError as exc:
             return [InputError(path, "$.op_name", str(exc))]
-    return []
+    return problems
 
 
 def _non_finite_times(data: Any, path: str | Path, time_key: str) -> list[InputError]:
@@ -202,17 +204,25 @@ def _non_finite_times(data: Any, path: str | Path, time_key: str) -> list[InputE
     return problems
 
 
-def _perf_problems(data: dict[str, Any], path: str | Path) -> list[InputError]:
-    problems = []
-    for op, entry in data.items():
+def _perf_problems(data: Any, path: str | Path) -> list[InputError]:
+    """Unknown dtypes and duplicate configurations, wherever the file has the shape to tell
+    (the schema reports the rest, in the same pass)."""
+    problems: list[InputError] = []
+    for op, entry in (data.items() if isinstance(data, dict) else ()):
+        configs = entry.get("configs") if isinstance(entry, dict) else None
         seen: dict[tuple[tuple[int, ...], str], int] = {}
-        for i, cfg in enumerate(entry["configs"]):
+        for i, cfg in enumerate(configs if isinstance(configs, list) else ()):
+            if not isinstance(cfg, dict) or not isinstance(cfg.get("dtype"), str):
+                continue
             try:
                 dtype = canonical_dtype(cfg["dtype"])
             except ValueError as exc:
                 problems.append(InputError(path, json_path([op, "configs", i, "dtype"]), str(exc)))
                 continue
-            key = (tuple(cfg["shape"]), dtype)
+            shape = cfg.get("shape")
+            if not isinstance(shape, list) or not all(isinstance(n, int) for n in shape):
+                continue
+            key = (tuple(shape), dtype)
             if key in seen:
                 where = json_path([op, "configs", i])
                 msg = f"duplicate configuration shape={list(key[0])} dtype={dtype} (first at configs[{seen[key]}])"
