@@ -151,6 +151,13 @@ OPTIONS: tuple[Option, ...] = (
         "Where operators run: cuda, cpu (Triton interpreter) or auto. Default: auto.",
     ),
     Option(
+        "isolate",
+        "process",
+        _choice("process", "none"),
+        "Where candidate code runs: process (pytest-xdist workers, started with -n 1 unless -n is given; "
+        "the deciding process runs none of it) or none (in the pytest process, for debugging). Default: process.",
+    ),
+    Option(
         "timeout", 300.0, parse_positive, "Seconds one operator test may run before it fails as hung. Default: 300."
     ),
     Option(
@@ -234,6 +241,7 @@ class Settings:
     report_dir: Path | None = None
     allow_untested: bool = False
     device: str = "auto"
+    isolate: str = "process"
     timeout: float = 300.0
     bench: bool = False
     bench_metric: str = "kernel"

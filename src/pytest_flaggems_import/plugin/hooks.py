@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_flaggems_import.core.settings import OPTIONS, resolve
+from pytest_flaggems_import.core.settings import OPTIONS, Settings, resolve
 from pytest_flaggems_import.errors import UsageError
 
 CATEGORIES = ("pointwise", "reduction", "blas", "normalization", "index", "conv", "misc")
@@ -45,12 +45,32 @@ def _ini_values(config: pytest.Config) -> dict[str, Any]:
     return values
 
 
-def pytest_configure(config: pytest.Config) -> None:
+def _settings(config: pytest.Config) -> Settings:
     cli = {o.name: config.getoption(f"flaggems_{o.name}") for o in OPTIONS}
     try:
-        settings = resolve(cli, _ini_values(config))
+        return resolve(cli, _ini_values(config))
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> Any:
+    """Before xdist reads ``-n``: with ``--flaggems-isolate=process``, ask it for workers."""
+    settings = _settings(config)
+    if settings.ops and settings.isolate == "process":
+        from pytest_flaggems_import.plugin.isolation import enable_workers
+
+        why_not = enable_workers(config)
+        if why_not is not None:
+            raise pytest.UsageError(
+                f"--flaggems-isolate=process runs operators in pytest-xdist workers, but {why_not}; "
+                "use --flaggems-isolate=none to run them in this process"
+            )
+    return (yield)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    settings = _settings(config)
     if not settings.ops:
         if settings.device == "cpu":
             config.pluginmanager.register(CudaOnCpu(), "flaggems-cuda-on-cpu")

@@ -38,6 +38,7 @@ class Loaded:
     module: types.ModuleType | None = None
     error: str | None = None  # one line: why the operator cannot run
     modules: dict[str, types.ModuleType] = field(default_factory=dict)
+    before: Any = None  # runner.hygiene.ProcessState before it loaded (isolation only)
     items: int = 0  # how many items its file has in all (before -k, -m, node ids, --lf)
 
     @property
@@ -58,12 +59,16 @@ class OperatorFile(pytest.Module):
 
     def collect(self) -> Iterable[pytest.Item | pytest.Collector]:
         session = self.config.pluginmanager.get_plugin("flaggems")
-        loaded = self._load(session)
-        self.stash[LOADED] = loaded
+        with session.loading(self.path) as verdict:
+            loaded = self._load(session, verdict)
+            self.stash[LOADED] = loaded
+            nodes = [LoadItem.from_parent(self, name="load"), *self._operator_nodes(session, loaded)]
+        session.after_loading(self.path, loaded)
         if loaded.spec is not None:
             for mark in session.marks_for(loaded.spec, loaded.category):
                 self.add_marker(mark)
-        nodes = [LoadItem.from_parent(self, name="load"), *self._operator_nodes(session, loaded)]
+        if session.isolated:
+            nodes.append(IsolationItem.from_parent(self, name="isolation"))
         loaded.items = count_items(nodes)
         yield from nodes
 
@@ -71,25 +76,28 @@ class OperatorFile(pytest.Module):
         if loaded.error is not None or loaded.spec is None or not loaded.spec.test_func:
             return list(self._not_run(loaded))
         try:
-            with session.operator_context(loaded):
+            with session.operator_context(loaded), session.candidate_time():
                 nodes = list(super().collect())
-        except Exception as exc:  # noqa: BLE001 - a broken test module fails alone
+        except BaseException as exc:  # noqa: BLE001 - SystemExit, pytest.exit() too: it fails alone
             loaded.error = f"test_func does not import: {_first_line(exc)}"
             return [BrokenTestsItem.from_parent(self, name="tests")]
         if session.settings.bench:
             nodes += session.bench_items(self, loaded)
         return nodes
 
-    def _load(self, session: Any) -> Loaded:
+    def _load(self, session: Any, verdict: str | None) -> Loaded:
         try:
             spec = formats.load_operator(self.path)
         except (InputError, InputErrors) as exc:
             return Loaded(error=f"invalid operator file: {exc}")
         category = spec.category or infer_category(spec.name, spec.code)
         loaded = Loaded(spec=spec, category=category)
+        if verdict is not None:
+            loaded.error = f"code does not load: {verdict}"  # a worker died loading it: not run again
+            return loaded
         try:
             loaded.module, loaded.modules = session.load_candidate(spec, category)
-        except Exception as exc:  # noqa: BLE001 - whatever the candidate raises is its failure
+        except BaseException as exc:  # noqa: BLE001 - whatever the candidate raises is its failure
             loaded.error = f"code does not load: {_first_line(exc)}"
         return loaded
 
@@ -192,6 +200,21 @@ class BrokenTestsItem(_OperatorItem):
 
     def runtest(self) -> None:
         self.fail_with(self.loaded.error or "test_func does not import")
+
+
+class IsolationItem(_OperatorItem):
+    """Runs last for its operator: fails when the operator left the process unclean (a thread
+    still running, a signal handler replaced, a broken CUDA context). The worker is then retired,
+    so the next operator starts in a fresh one (runner.hygiene)."""
+
+    kind = "isolation"
+
+    def runtest(self) -> None:
+        session = self.config.pluginmanager.get_plugin("flaggems")
+        found = session.leftovers(self.loaded)
+        if found:
+            session.retire_after(self)
+            self.fail_with("; ".join(found))
 
 
 class NotRunItem(_OperatorItem):

@@ -59,6 +59,9 @@ class Outcomes:
         if kind in ("load", "tests"):
             if report.failed and report.when == "call":
                 record.load_error = found.get(props.ERROR, "failed")
+        elif kind == "isolation":
+            if report.failed and report.when == "call":
+                record.unclean = found.get(props.ERROR, "left its worker unclean")
         elif kind == "bench":
             if report.when == "call":
                 record.bench += found.get(props.BENCH, [])
@@ -67,6 +70,8 @@ class Outcomes:
                     record.bench_wrong = props.ERROR in found
         elif final(report) or not report.passed:
             _count_test(record, report, int(found.get(props.LAUNCHES, 0)))
+            if report.failed and record.first_failure is None:
+                record.first_failure = found.get(props.ERROR) or failure_line(report)
 
     def _crashed_item(self, report: pytest.TestReport) -> dict | None:
         if not report.failed:
@@ -96,7 +101,10 @@ class Outcomes:
         if r.load_error:
             return Block(r.load_error, failed=True)
         if r.failed:
-            return Block(f"tests failed: {r.failed} of {r.ran}", failed=True)
+            how = f"; first: {r.first_failure}" if r.first_failure else ""
+            return Block(f"tests failed: {r.failed} of {r.ran}{how}", failed=True)
+        if r.unclean:
+            return Block(r.unclean, failed=True)
         if not r.has_tests and not allow_untested:
             return Block("no tests", failed=False)
         if expected is None:
@@ -112,6 +120,17 @@ class Outcomes:
             # blocks nothing; a wrong result at a benchmark shape always does.
             return Block(r.bench_error, failed=True)
         return None
+
+
+def failure_line(report: pytest.TestReport) -> str | None:
+    """The one line that says how a test failed (``AssertionError: ...``), where pytest has it."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = getattr(crash, "message", None) or (report.longrepr if isinstance(report.longrepr, str) else None)
+    if not text or not text.strip():
+        return None
+    lines = text.strip().splitlines()
+    cause = next((line.removeprefix("cause: ") for line in lines if line.startswith("cause: ")), None)
+    return (cause or lines[0])[:200]
 
 
 def _count_test(record: OpRecord, report: pytest.TestReport, launches: int) -> None:

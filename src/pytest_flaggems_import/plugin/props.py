@@ -16,10 +16,11 @@ ITEM = "flaggems"  # {"op", "kind", "of"}: which operator, what kind of item, ho
 ERROR = "flaggems_error"  # why an operator's load, tests or benchmark failed, one line
 LAUNCHES = "flaggems_launches"  # Triton launches during a test
 BENCH = "flaggems_bench"  # measured rows of a benchmark item
+RETIRE = "flaggems_retire"  # the worker that ran this item ends after it (an unclean operator)
 _JSON = (ITEM, BENCH)
 
 
-def put(item: pytest.Item, key: str, value: Any) -> None:
+def put(item: pytest.Item | pytest.TestReport, key: str, value: Any) -> None:
     item.user_properties.append((key, json.dumps(value) if key in _JSON else value))
 
 

@@ -34,6 +34,8 @@ class OpRecord:
     bench: list[dict] = field(default_factory=list)
     bench_error: str | None = None
     bench_wrong: bool = False  # the benchmark failed because the output was wrong
+    unclean: str | None = None  # what it left behind in its worker (a thread, a handler, CUDA)
+    first_failure: str | None = None  # one line: how its first failing test failed
 
     @property
     def ran(self) -> int:

@@ -10,6 +10,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import faulthandler
+import os
+import signal
+import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -23,7 +27,8 @@ from pytest_flaggems_import.core.settings import Settings
 from pytest_flaggems_import.errors import InputError, InputErrors
 from pytest_flaggems_import.plugin import benchmarks, props
 from pytest_flaggems_import.plugin.failures import candidate_summary
-from pytest_flaggems_import.plugin.items import LOADED, Loaded, OperatorFile, item_kind
+from pytest_flaggems_import.plugin.isolation import Role, operator_scheduling, role
+from pytest_flaggems_import.plugin.items import LOADED, IsolationItem, Loaded, OperatorFile, item_kind
 from pytest_flaggems_import.plugin.outcomes import Block, Outcomes
 from pytest_flaggems_import.plugin.records import index_operators, rekey, unique_records
 
@@ -43,6 +48,13 @@ class FlaggemsSession:
         self.reports_at: Path | None = None  # where this run's files went
         self.diff_at: Path | None = None
         self.import_diff = ""
+        self.retiring: set[str] = set()  # workers (gateway ids) that retire after an unclean operator
+        self._retire = False
+        self._before_load: Any = None
+        self.journal: Any = None  # runner.journal.Journal in workers; its folder made by the controller
+        self._journal_dir: str | None = None
+        self._sigterm: Any = None
+        self._fault_log: Any = None
         self.decisions: list[selection.Decision] = []
         self.deciding_your: formats.PerfTable | None = None  # the numbers that decided, set at the end
         self.run_info: dict[str, Any] = {}  # provenance, computed once at the end
@@ -71,6 +83,105 @@ class FlaggemsSession:
 
     def owns(self, path: Path) -> bool:
         return path.resolve() in self.index
+
+    # -- process roles and isolation --------------------------------------------------------
+    @property
+    def role(self) -> Role:
+        return role(self.config)
+
+    @property
+    def isolated(self) -> bool:
+        return self.settings.isolate == "process"
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        if hasattr(config, "workerinput"):
+            from pytest_flaggems_import.runner.journal import Journal
+
+            folder = config.workerinput.get("flaggems_journal")
+            self.journal = Journal(folder) if folder else None
+            if self.journal is not None:
+                self._fault_log = self.journal.fault_log(config.workerinput["workerid"]).open("w")
+            # A real Ctrl-C reaches the controller, which stops the session; in a worker, SIGINT
+            # can only come from candidate code (os.kill(os.getpid(), SIGINT)): ignore it.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        elif self.isolated:
+            self._journal_dir = tempfile.mkdtemp(prefix="flaggems-journal-")
+        if not hasattr(config, "workerinput") and threading_main():
+            # SIGTERM ends the session as Ctrl-C does: partial session.json, nothing incomplete selected.
+            self._sigterm = signal.signal(signal.SIGTERM, _interrupt)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self._fault_log is not None:
+            # After pytest's faulthandler plugin has pointed it at stderr: fatal errors (a
+            # segfault, the hard time limit) go where the controller reads them, to say what
+            # ended this worker (plugin.isolation.crash_reason).
+            faulthandler.enable(file=self._fault_log, all_threads=False)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self._sigterm is not None:
+            signal.signal(signal.SIGTERM, self._sigterm)
+        if self._journal_dir:
+            import shutil
+
+            shutil.rmtree(self._journal_dir, ignore_errors=True)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        if self._journal_dir:
+            node.workerinput["flaggems_journal"] = self._journal_dir
+
+    @contextlib.contextmanager
+    def loading(self, path: Path) -> Iterator[str | None]:
+        """Around loading one operator at collection: the journal's verdict, if a worker died
+        loading it before (then it is not loaded again), and a snapshot of the process."""
+        from pytest_flaggems_import.runner import guard, hygiene, isolate
+
+        verdict = self.journal.verdict(path) if self.journal else None
+        isolate.flag_gems_runtime()  # first: their threads and imports are not the operator's
+        guard.warm_lazy_imports()
+        self._before_load = hygiene.snapshot()
+        if verdict is not None or self.journal is None:
+            yield verdict
+            return
+        self.journal.begin(path)
+        yield None
+        self.journal.end(path)
+
+    def after_loading(self, path: Path, loaded: Loaded) -> None:
+        """Code that leaves a thread running or a signal handler replaced at import is failed
+        at once; in a worker the worker then ends, so that nothing it started runs on."""
+        from pytest_flaggems_import.runner import hygiene
+
+        loaded.before = self._before_load
+        if not self.isolated or loaded.error is not None:
+            return
+        found = hygiene.leftovers(self._before_load, self.device)
+        if not found:
+            return
+        reason = "; ".join(found).replace("after its tests", "at import")
+        loaded.error = f"code does not load: {reason}"
+        if self.journal is not None:
+            self.journal.record(path, reason)
+            _end_worker()
+
+    def leftovers(self, loaded: Loaded) -> list[str]:
+        from pytest_flaggems_import.runner import hygiene
+
+        return hygiene.leftovers(loaded.before, self.device) if loaded.before is not None else []
+
+    def retire_after(self, item: pytest.Item) -> None:
+        """Mark this worker for retirement once ``item``'s reports are sent (workers only)."""
+        if self.role is Role.WORKER:
+            self._retire = True
+            props.put(item, props.RETIRE, True)
+
+    @contextlib.contextmanager
+    def candidate_time(self) -> Iterator[None]:
+        from pytest_flaggems_import.runner import guard
+
+        with guard.time_limit(self.settings.timeout):
+            yield
 
     def batch_of(self, op: str) -> int:
         record = self.records.get(op)
@@ -109,27 +220,36 @@ class FlaggemsSession:
         loaded = operator.stash.get(LOADED, None) if operator else None
         if loaded is None or loaded.module is None:
             return (yield)
-        hard_limit = hasattr(self.config, "workerinput")  # xdist replaces a worker that exits
+        hard_limit = self.role is Role.WORKER  # xdist replaces a worker that exits
         if hard_limit:
-            faulthandler.dump_traceback_later(self.settings.timeout + 60, exit=True)
+            out = self._fault_log or sys.stderr
+            faulthandler.dump_traceback_later(self.settings.timeout + 60, exit=True, file=out)
         try:
             with self.operator_context(loaded):
                 return (yield)
         finally:
             if hard_limit:
                 faulthandler.cancel_dump_traceback_later()
+            if self._retire:
+                _end_worker()  # its reports are sent; the controller re-queues what it had not run
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Any:
         operator = item.getparent(OperatorFile)
-        if operator is None or operator.stash[LOADED].module is None:
-            return (yield)
+        if operator is None or operator.stash[LOADED].module is None or isinstance(item, IsolationItem):
+            return (yield)  # the isolation check must see the process as the operator left it
         from pytest_flaggems_import.runner import guard
 
         before = guard.snapshot()
         with guard.time_limit(self.settings.timeout), guard.count_launches() as counter:
             try:
                 result = yield
+            except (KeyboardInterrupt, SystemExit, pytest.exit.Exception) as exc:
+                if self.role is not Role.WORKER:
+                    raise  # --flaggems-isolate=none: pytest's own meaning (stop the session)
+                # In a worker these can only come from candidate code: they end this operator's
+                # test, not the session (a real Ctrl-C reaches the controller, which stops).
+                raise guard.CandidateExit(f"the test raised {_first_line(exc)}") from None
             finally:
                 props.put(item, props.LAUNCHES, counter.launches)
                 tampered = guard.restore_tampering(before)
@@ -149,11 +269,29 @@ class FlaggemsSession:
         items over workers; ``loadfile`` keeps them together, in order. A mode the user chose
         for grouping (``loadscope``, ``loadfile``, ``loadgroup``, ``each``) is left alone.
         """
-        if not self.settings.bench or config.getoption("dist") not in ("load", "worksteal"):
+        if not (self.settings.bench or self.isolated) or config.getoption("dist") not in ("load", "worksteal"):
             return None
-        from xdist.scheduler import LoadFileScheduling
+        return operator_scheduling(config, log, self.retiring)
 
-        return LoadFileScheduling(config, log)
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
+        """A worker that retired on purpose (after an unclean operator) did not crash: the item it
+        had not started yet is re-queued by ``OperatorScheduling``; its crash report is silenced."""
+        if getattr(report.node, "gateway", None) is not None and report.node.gateway.id in self.retiring:
+            report.outcome = "passed"
+            report.flaggems_retired = True  # type: ignore[attr-defined]
+        else:
+            from pytest_flaggems_import.plugin.isolation import crash_reason
+            from pytest_flaggems_import.runner.journal import Journal
+
+            log = Journal(self._journal_dir).fault_log(report.node.gateway.id) if self._journal_dir else None
+            props.put(report, props.ERROR, crash_reason(log, self.settings.timeout + 60))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config) -> Any:
+        if getattr(report, "flaggems_retired", False):
+            return "", "", ""
+        return None
 
     # -- gathering outcomes ---------------------------------------------------------------
     def pytest_itemcollected(self, item: pytest.Item) -> None:
@@ -179,6 +317,10 @@ class FlaggemsSession:
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if getattr(report, "flaggems_retired", False):
+            return
+        if props.read(report).get(props.RETIRE) and hasattr(report, "node"):
+            self.retiring.add(report.node.gateway.id)
         self.outcomes.add(report)
 
     def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
@@ -396,3 +538,25 @@ class FlaggemsSession:
             " ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + " " + row[5]
             for row in [header, *rows]
         ]
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
+
+
+def _end_worker() -> None:
+    """End this xdist worker now, its reports already sent: xdist starts a fresh one."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

@@ -20,6 +20,10 @@ class OperatorTimeout(Exception):
     """The operator ran past its time limit (``--flaggems-timeout``)."""
 
 
+class CandidateExit(Exception):
+    """Candidate code raised KeyboardInterrupt, SystemExit or pytest.exit() inside a test."""
+
+
 class Tampering(Exception):
     """Candidate code replaced torch functions that tests use as the reference."""
 

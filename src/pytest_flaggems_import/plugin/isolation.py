@@ -1,0 +1,116 @@
+"""Out-of-process screening (SPEC 8): the process that decides never runs candidate code.
+
+``--flaggems-isolate=process`` (the default) runs operators in pytest-xdist workers, which the
+plugin starts itself when the user did not ask for ``-n``: the controller collects nothing, runs
+nothing, and decides from the workers' reports. What xdist does not do, this module adds:
+
+- ``Role``: which process this is, named once (controller, worker, or a single process).
+- ``enable_workers``: ``-n 1`` (or the user's ``-n``), file-grouped scheduling, enough restarts.
+- ``OperatorScheduling``: xdist's ``loadfile`` (an operator's items run in order on one worker),
+  except that a crashed item is not run again (xdist's ``loadscope`` would re-queue it and crash
+  the next worker too), while the item a *retired* worker had not started yet is (it is innocent).
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+RESTARTS_PER_OPERATOR = 2  # a crash at load and one in a test, for every operator, plus slack
+
+
+class Role(enum.Enum):
+    CONTROLLER = "controller"  # xdist's controller: decides, writes reports, never runs candidates
+    WORKER = "worker"  # an xdist worker: runs candidates, decides nothing
+    SINGLE = "single"  # no xdist (--flaggems-isolate=none): runs and decides in one process
+
+    @property
+    def decides(self) -> bool:
+        return self is not Role.WORKER
+
+    @property
+    def runs_candidates(self) -> bool:
+        return self is not Role.CONTROLLER
+
+
+def role(config: pytest.Config) -> Role:
+    if hasattr(config, "workerinput"):
+        return Role.WORKER
+    dsession = config.pluginmanager.get_plugin("dsession")
+    return Role.CONTROLLER if dsession is not None else Role.SINGLE
+
+
+def enable_workers(config: pytest.Config, operators: int | None = None) -> str | None:
+    """Turn on xdist with one worker unless the user chose a number; returns why it could not.
+
+    Runs in ``pytest_cmdline_main`` before xdist's own, which turns ``numprocesses`` into workers.
+    """
+    if hasattr(config, "workerinput") or config.getoption("collectonly"):
+        return None  # a worker itself; or --co, which runs nothing
+    if not config.pluginmanager.has_plugin("xdist"):
+        return "pytest-xdist is not available (installed, and not disabled with -p no:xdist)"
+    if config.getoption("usepdb", False) or config.getoption("trace", False):
+        return "--pdb/--trace debug in one process"
+    if not config.option.numprocesses:  # None, or 0 from an addopts "-n 0"
+        config.option.numprocesses = 1
+    if config.option.maxworkerrestart is None:
+        config.option.maxworkerrestart = str(10 + RESTARTS_PER_OPERATOR * (operators or 50))
+    return None
+
+
+def operator_scheduling(config: pytest.Config, log: Any, retiring: set[str]) -> Any:
+    from xdist.scheduler import LoadFileScheduling
+
+    class OperatorScheduling(LoadFileScheduling):
+        def remove_node(self, node: Any) -> str | None:
+            """As ``LoadScopeScheduling.remove_node``, but the item a crashed worker was running is
+            not queued again (xdist's would run it on the next worker, which it crashes too), the
+            units finished already are not queued again, and what a *retired* worker had not
+            started yet is (it is innocent)."""
+            workload = self.assigned_work.pop(node)
+            if not self._pending_of(workload):
+                return None
+            crashitem = next(nodeid for unit in workload.values() for nodeid, done in unit.items() if not done)
+            if node.gateway.id not in retiring:
+                for unit in workload.values():
+                    if crashitem in unit:
+                        unit[crashitem] = True
+            for scope, unit in workload.items():
+                if not all(unit.values()):
+                    self.workqueue[scope] = unit
+            for other in list(self.assigned_work):
+                self._reschedule(other)
+            return crashitem
+
+        def _reschedule(self, node: Any) -> None:
+            """A worker runs an item only once it holds the next one (or is told to shut down).
+            A replacement worker gets one re-queued unit, which after a crash may hold a single
+            item: give it a second unit, or shut it down when none is left, or both wait."""
+            if node not in self.assigned_work or node not in self.registered_collections:
+                return  # shut down as surplus, removed, or a replacement still collecting
+            super()._reschedule(node)
+            while not node.shutting_down and self.workqueue and self._pending_of(self.assigned_work[node]) < 2:
+                self._assign_work_unit(node)
+            if not node.shutting_down and not self.workqueue:
+                node.shutdown()
+
+    return OperatorScheduling(config, log)
+
+
+def crash_reason(fault_log: Path | None, hard_limit_s: float) -> str:
+    """What ended a worker, from what its faulthandler wrote (nothing: it got no chance to)."""
+    text = ""
+    if fault_log is not None:
+        try:
+            text = fault_log.read_text(errors="replace")
+        except OSError:
+            text = ""
+    fatal = next((line.strip() for line in text.splitlines() if line.startswith("Fatal Python error:")), None)
+    if fatal:
+        return f"the test crashed its worker process ({fatal.removeprefix('Fatal Python error: ')})"
+    if text.startswith("Timeout ("):
+        return f"the test hung past the hard limit ({hard_limit_s:g} s) and its worker was ended"
+    return "the test ended its worker process without a Python error (os._exit, SIGKILL or the OOM killer)"
