@@ -61,10 +61,10 @@ def test_a_deselected_run_is_partial_and_leaves_the_complete_results_alone(pytes
     assert {p.name: p.read_bytes() for p in (pytester.path / "out").iterdir() if p.is_file()} == complete
     partial = read(pytester.path / "out" / "partial" / "session.json")
     assert partial["partial"] is True
-    assert partial["operators"]["add_one"]["items"] == {"ran": 1, "collected": 3}
+    assert partial["operators"]["add_one"]["items"] == {"ran": 1, "collected": 4}  # load, 2 tests, isolation
     selected = read(pytester.path / "out" / "partial" / "selected_batch2.json")
     assert selected["operators"] == {} and selected["partial"] is True
-    assert selected["rejected"]["add_one"].startswith("incomplete: 1 of its 3 items ran")
+    assert selected["rejected"]["add_one"].startswith("incomplete: 1 of its 4 items ran")
 
 
 def test_an_operator_whose_items_all_ran_is_complete_in_a_deselected_run(pytester, ops_dir_with_perf, add_op):
@@ -125,7 +125,7 @@ def test_a_cpu_benchmark_that_fails_blocks_nothing_but_a_wrong_result_does(pytes
                 raise RuntimeError("benchmark machinery broke")
     '''))  # fmt: skip
     result = run(pytester, "--flaggems-ops=ops", "--flaggems-bench", "--flaggems-report-dir=out", "--flaggems-batch=2")
-    result.assert_outcomes(passed=3, failed=1)
+    result.assert_outcomes(passed=4, failed=1)
     assert list(read(pytester.path / "out" / "selected_batch2.json")["operators"]) == ["add_one"]
 
 
@@ -133,7 +133,7 @@ def test_pytest_timeout_still_applies_to_operator_tests(pytester, ops_dir, add_o
     pytest.importorskip("pytest_timeout")
     add_op("slow", operator_json("slow", test=SLOW_TEST))
     result = run(pytester, "--flaggems-ops=ops", "--timeout=2", "--timeout-method=signal")
-    result.assert_outcomes(passed=4, failed=1)
+    result.assert_outcomes(passed=6, failed=1)
     result.stdout.fnmatch_lines(["*Timeout (>2.0s) from pytest-timeout*"])
 
 
@@ -141,7 +141,7 @@ def test_the_shorter_of_flaggems_timeout_and_pytest_timeout_wins(pytester, ops_d
     pytest.importorskip("pytest_timeout")
     add_op("slow", operator_json("slow", test=SLOW_TEST))
     result = run(pytester, "--flaggems-ops=ops", "--timeout=120", "--timeout-method=signal", "--flaggems-timeout=2")
-    result.assert_outcomes(passed=4, failed=1)
+    result.assert_outcomes(passed=6, failed=1)
     result.stdout.fnmatch_lines(["*OperatorTimeout: still running after 2 s*"])
 
 
@@ -164,7 +164,7 @@ def test_a_kernel_bug_shows_the_candidates_line_and_the_cause_first(pytester, op
                                                      "tl.math.no_such_fn(tl.load(x_ptr + offs, mask=mask))")  # fmt: skip
     add_op("tanhop", operator_json("tanhop", code=code))
     result = run(pytester, "--flaggems-ops=ops")
-    result.assert_outcomes(passed=4, failed=2)
+    result.assert_outcomes(passed=6, failed=2)
     text = result.stdout.str()
     first = text.index("ops/tanhop.json::code line 11: tl.store(")
     assert "cause: AttributeError: module 'triton.language.math' has no attribute 'no_such_fn'" in text[first:first + 400]

@@ -12,18 +12,19 @@ WRONG_CODE = ADD_ONE_CODE.replace("+ 1.0", "+ 2.0")
 
 def test_good_operator_collects_load_and_parametrized_tests(pytester, ops_dir):
     result = run(pytester, "--flaggems-ops=ops", "-v")
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines([
-        "ops/add_one.json::load PASSED*",
-        "ops/add_one.json::test_add_one_adds_one[[]7[]] PASSED*",
-        "ops/add_one.json::test_add_one_adds_one[[]300[]] PASSED*",
+        "*PASSED ops/add_one.json::load*",
+        "*PASSED ops/add_one.json::test_add_one_adds_one[[]7[]]*",
+        "*PASSED ops/add_one.json::test_add_one_adds_one[[]300[]]*",
+        "*PASSED ops/add_one.json::isolation*",
     ])  # fmt: skip
 
 
 def test_wrong_operator_fails_pointing_at_the_candidate_test(pytester, ops_dir, add_op):
     add_op("bad", operator_json("bad", code=WRONG_CODE.format(entry="bad")))
     result = run(pytester, "--flaggems-ops=ops")
-    result.assert_outcomes(passed=4, failed=2)
+    result.assert_outcomes(passed=6, failed=2)
     result.stdout.fnmatch_lines(["*ops/bad.json::test_func:*AssertionError*"])
     assert "pytest_flaggems_import" not in result.stdout.str().split("short test summary")[0]
 
@@ -31,7 +32,7 @@ def test_wrong_operator_fails_pointing_at_the_candidate_test(pytester, ops_dir, 
 def test_syntax_error_is_one_load_failure_and_tests_are_not_run(pytester, ops_dir, add_op):
     add_op("broken", operator_json("broken", code="def broken(:\n    pass\n"))
     result = run(pytester, "--flaggems-ops=ops", "-rs")
-    result.assert_outcomes(passed=3, failed=1, skipped=1)
+    result.assert_outcomes(passed=5, failed=1, skipped=1)
     result.stdout.fnmatch_lines([
         "*broken.json: code does not load: SyntaxError*",
         "*not run: code does not load*",
@@ -41,7 +42,7 @@ def test_syntax_error_is_one_load_failure_and_tests_are_not_run(pytester, ops_di
 def test_raise_at_import_fails_the_load_item_only(pytester, ops_dir, add_op):
     add_op("boom", operator_json("boom", code="raise RuntimeError('no GPU here')\n"))
     result = run(pytester, "--flaggems-ops=ops")
-    result.assert_outcomes(passed=3, failed=1, skipped=1)
+    result.assert_outcomes(passed=5, failed=1, skipped=1)
     result.stdout.fnmatch_lines(["*boom.json: code does not load: RuntimeError: no GPU here*"])
 
 
@@ -49,7 +50,7 @@ def test_malformed_operator_file_fails_alone(pytester, ops_dir):
     (ops_dir / "junk.json").write_text('{"op_name": "junk", "code": 5}')
     (ops_dir / "truncated.json").write_text('{"op_name": "trunc')
     result = run(pytester, "--flaggems-ops=ops")
-    result.assert_outcomes(passed=3, failed=2)
+    result.assert_outcomes(passed=6, failed=2)
     result.stdout.fnmatch_lines(
         ["*invalid operator file*$.code: expected string*", "*truncated.json: invalid JSON at line 1*"]
     )
@@ -68,7 +69,7 @@ def test_other_json_beside_the_operators_is_not_collected(pytester, ops_dir):
 def test_operator_without_tests_is_rejected_unless_allowed(pytester, ops_dir_with_perf, add_op):
     add_op("add_one", operator_json("add_one", test=None))
     result = run(pytester, "--flaggems-ops=ops", "--flaggems-batch=2", "--flaggems-report-dir=out")
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)
     rejected = json.loads((pytester.path / "out" / "selected_batch2.json").read_text())["rejected"]
     assert rejected["add_one"].startswith("no tests")
     run(pytester, "--flaggems-ops=ops", "--flaggems-batch=2", "--flaggems-report-dir=out", "--flaggems-allow-untested")
@@ -93,7 +94,7 @@ def test_same_kernel_name_with_different_code_does_not_leak(pytester, ops_dir, a
                 importlib.import_module("flag_gems.experimental.generated.pointwise.add_one")
     ''')))  # fmt: skip
     result = run(pytester, "--flaggems-ops=ops")
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=8)
 
 
 def test_selection_files_match_the_tests_and_perf(pytester, ops_dir_with_perf, add_op):
@@ -102,7 +103,7 @@ def test_selection_files_match_the_tests_and_perf(pytester, ops_dir_with_perf, a
     your["bad"] = {"configs": [{"shape": [8], "dtype": "fp32", "your_time": 0.1, "cuda_time": 1.0}]}
     (pytester.path / "your_perf_data.json").write_text(json.dumps(your))
     result = run(pytester, "--flaggems-ops=ops", "--flaggems-report-dir=out")
-    result.assert_outcomes(passed=4, failed=2)
+    result.assert_outcomes(passed=6, failed=2)
     selected = json.loads((pytester.path / "out" / "selected_batch2.json").read_text())
     assert list(selected["operators"]) == ["add_one"]
     assert selected["rejected"]["bad"].startswith("tests failed: 2 of 2")
@@ -116,8 +117,8 @@ def test_selection_files_match_the_tests_and_perf(pytester, ops_dir_with_perf, a
 def test_k_and_m_select_operators_and_categories(pytester, ops_dir, add_op):
     add_op("sum_rows", operator_json("sum_rows", category="reduction"), folder="batch1")
     result = run(pytester, "--flaggems-ops=ops", "-m", "reduction", "-v")
-    result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*batch1/sum_rows.json::load PASSED*"])
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*PASSED ops/batch1/sum_rows.json::load*"])
     result = run(pytester, "--flaggems-ops=ops", "-m", "flaggems_batch1 and reduction", "-k", "300")
     result.assert_outcomes(passed=1)
 
@@ -136,14 +137,14 @@ def test_hanging_operator_times_out_and_the_session_goes_on(pytester, ops_dir, a
             hang(1)
     ''')))  # fmt: skip
     result = run(pytester, "--flaggems-ops=ops", "--flaggems-timeout=10")
-    result.assert_outcomes(passed=4, failed=1)
+    result.assert_outcomes(passed=6, failed=1)
     result.stdout.fnmatch_lines(["*OperatorTimeout: still running after 10 s*"])
 
 
 def test_operator_that_only_calls_torch_is_not_selected(pytester, ops_dir_with_perf, add_op):
     add_op("add_one", operator_json("add_one", code="def add_one(x):\n    return x + 1\n"))
     result = run(pytester, "--flaggems-ops=ops", "--flaggems-batch=2", "--flaggems-report-dir=out")
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=4)
     rejected = json.loads((pytester.path / "out" / "selected_batch2.json").read_text())["rejected"]
     assert rejected["add_one"].startswith("no Triton kernel ran")
 
@@ -152,7 +153,7 @@ def test_operator_that_patches_the_torch_reference_fails_and_torch_is_restored(p
     cheat = ADD_ONE_CODE.format(entry="cheat") + "\ntorch.testing.assert_close = lambda *a, **k: None\n"
     add_op("cheat", operator_json("cheat", code=cheat))
     result = run(pytester, "--flaggems-ops=ops")
-    result.assert_outcomes(passed=3, failed=1, skipped=1)
+    result.assert_outcomes(passed=5, failed=1, skipped=1)
     result.stdout.fnmatch_lines(["*code does not load: RuntimeError: the code replaces torch.testing.assert_close*"])
 
 
@@ -181,13 +182,13 @@ def test_flaggems_style_tests_run_unchanged(pytester, ops_dir, add_op):
             gems_assert_close(out, x * 2, dtype)
     ''')))  # fmt: skip
     result = run(pytester, "--flaggems-ops=ops", "--strict-markers")
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=8)
 
 
 def test_works_under_xdist_with_selection_on_the_controller(pytester, ops_dir_with_perf, add_op):
     add_op("bad", operator_json("bad", code=WRONG_CODE.format(entry="bad")))
     result = run(pytester, "--flaggems-ops=ops", "-n", "2", "--flaggems-report-dir=out")
-    result.assert_outcomes(passed=4, failed=2)
+    result.assert_outcomes(passed=6, failed=2)
     session = json.loads((pytester.path / "out" / "session.json").read_text())
     assert (session["operators"]["add_one"]["passed"], session["operators"]["bad"]["failed"]) == (2, 2)
     assert list(json.loads((pytester.path / "out" / "selected_batch2.json").read_text())["operators"]) == ["add_one"]
@@ -196,7 +197,7 @@ def test_works_under_xdist_with_selection_on_the_controller(pytester, ops_dir_wi
 def test_ini_keys_configure_the_plugin(pytester, ops_dir_with_perf):
     pytester.makeini("[pytest]\nflaggems_ops = ops\nflaggems_report_dir = out\nflaggems_device = cpu\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=4)
     assert (pytester.path / "out" / "selected_batch2.json").is_file()
 
 
@@ -239,7 +240,7 @@ def test_operator_that_crashes_the_process_fails_alone_under_xdist(pytester, ops
     your["crash"] = {"configs": [{"shape": [8], "dtype": "fp32", "your_time": 0.1, "cuda_time": 1.0}]}
     (pytester.path / "your_perf_data.json").write_text(json.dumps(your))
     result = run(pytester, "--flaggems-ops=ops", "-n", "1", "--flaggems-report-dir=out", "--flaggems-batch=2")
-    result.assert_outcomes(passed=4, failed=1)
+    result.assert_outcomes(passed=6, failed=1)
     result.stdout.fnmatch_lines(["*worker*crashed*"])
     selected = json.loads((pytester.path / "out" / "selected_batch2.json").read_text())
     assert list(selected["operators"]) == ["add_one"]

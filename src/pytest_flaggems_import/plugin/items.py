@@ -68,7 +68,10 @@ class OperatorFile(pytest.Module):
             for mark in session.marks_for(loaded.spec, loaded.category):
                 self.add_marker(mark)
         if session.isolated:
-            nodes.append(IsolationItem.from_parent(self, name="isolation"))
+            check = IsolationItem.from_parent(self, name="isolation")
+            if self.config.pluginmanager.hasplugin("timeout"):
+                check.add_marker(pytest.mark.timeout(0))  # no pytest-timeout timer thread to mistake for a leftover
+            nodes.append(check)
         loaded.items = count_items(nodes)
         yield from nodes
 

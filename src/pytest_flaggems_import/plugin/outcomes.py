@@ -43,9 +43,11 @@ class Outcomes:
     def add(self, report: pytest.TestReport) -> None:
         found = props.read(report)
         tag = found.get(props.ITEM)
-        if not isinstance(tag, dict):
+        crashed = not isinstance(tag, dict)
+        if crashed:
             # xdist's report for an item whose worker crashed (segfault, hard timeout) carries no
-            # properties: find the operator from the node id, and count it as a failed test.
+            # properties (and ``when`` is "???"): find the operator from the node id, and count
+            # it as a failed test that ran.
             tag = self._crashed_item(report)
         if tag is None or tag.get("op") not in self.records:
             return
@@ -53,7 +55,7 @@ class Outcomes:
         record = self.records[op]
         if isinstance(tag.get("of"), int):
             self.expected[op] = max(self.expected.get(op, 0), tag["of"])
-        if final(report):
+        if final(report) or crashed:
             self.finished.setdefault(op, set()).add(report.nodeid)
         kind = tag.get("kind")
         if kind in ("load", "tests"):
@@ -68,7 +70,7 @@ class Outcomes:
                 if report.failed:
                     record.bench_error = found.get(props.ERROR, f"benchmark failed: {report.nodeid}")
                     record.bench_wrong = props.ERROR in found
-        elif final(report) or not report.passed:
+        elif final(report) or crashed or not report.passed:
             _count_test(record, report, int(found.get(props.LAUNCHES, 0)))
             if report.failed and record.first_failure is None:
                 record.first_failure = found.get(props.ERROR) or failure_line(report)

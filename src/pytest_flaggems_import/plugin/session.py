@@ -216,6 +216,11 @@ class FlaggemsSession:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+        if self._retire:
+            # The previous operator left this worker unclean. Its items are reported complete
+            # (xdist sends that after each protocol); end before this one runs, and the controller
+            # re-queues it on a fresh worker (OperatorScheduling).
+            _end_worker()
         operator = item.getparent(OperatorFile)
         loaded = operator.stash.get(LOADED, None) if operator else None
         if loaded is None or loaded.module is None:
@@ -230,8 +235,7 @@ class FlaggemsSession:
         finally:
             if hard_limit:
                 faulthandler.cancel_dump_traceback_later()
-            if self._retire:
-                _end_worker()  # its reports are sent; the controller re-queues what it had not run
+
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Any:
