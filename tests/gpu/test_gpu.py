@@ -27,7 +27,7 @@ def test_examples_screen_on_cuda(pytester, examples):
         "-p", "no:cacheprovider", f"--flaggems-ops={examples / 'operator_data'}", "--flaggems-device=cuda",
         "--flaggems-report-dir=out",
     )  # fmt: skip
-    result.assert_outcomes(passed=51, failed=2)
+    result.assert_outcomes(passed=57, failed=2)  # 6 operators: load, tests, isolation
     session = json.loads((pytester.path / "out" / "session.json").read_text())
     assert session["provenance"]["device"] == "cuda"
     assert {op for op, r in session["operators"].items() if r["failed"]} == {"frac"}
@@ -45,7 +45,7 @@ def test_cudagraph_leaves_out_launch_overhead(pytester):
         "--flaggems-bench-shapes=256x256,4096x4096", "--flaggems-bench-dtypes=float16",
         "--flaggems-bench-metric=cudagraph", "--flaggems-regen=regen",
     )  # fmt: skip
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=5)  # load, test, 2 bench, isolation
     rows = json.loads((pytester.path / "regen" / "your_perf_data.json").read_text())["relu"]["configs"]
     for row in rows:
         spread = row["spread"]["your"]

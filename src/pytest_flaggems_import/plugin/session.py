@@ -55,6 +55,7 @@ class FlaggemsSession:
         self._journal_dir: str | None = None
         self._sigterm: Any = None
         self._fault_log: Any = None
+        self.worker_env: dict[str, Any] | None = None
         self.decisions: list[selection.Decision] = []
         self.deciding_your: formats.PerfTable | None = None  # the numbers that decided, set at the end
         self.run_info: dict[str, Any] = {}  # provenance, computed once at the end
@@ -333,7 +334,11 @@ class FlaggemsSession:
     # -- session end ----------------------------------------------------------------------
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if hasattr(self.config, "workerinput"):
-            return  # the controller decides, once, from every worker's reports
+            # The controller decides, once, from every worker's reports; it learns what the
+            # workers ran on from here rather than importing flag_gems and CUDA itself.
+            # Plain strings: execnet cannot send torch's TorchVersion (a str subclass).
+            self.config.workeroutput["flaggems_env"] = {k: str(v) for k, v in self._environment().items()}
+            return
         if self.config.option.collectonly:
             return  # nothing ran: nothing to decide, and no earlier result is touched
         rules = self.settings.rules
@@ -412,13 +417,25 @@ class FlaggemsSession:
             }
             jsonio.write_json(folder / name, data)  # unrounded: select on it reproduces this session
 
-    def provenance(self) -> dict[str, Any]:
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        env = getattr(node, "workeroutput", {}).get("flaggems_env")
+        if env:
+            self.worker_env = env
+
+    def _environment(self) -> dict[str, Any]:
+        """Device, versions and which flag_gems ran the candidates (a worker's, when isolated)."""
+        if self.worker_env:
+            return self.worker_env
         from pytest_flaggems_import.runner import device, isolate
 
+        return {**device.describe(self.device), "flag_gems": isolate.flag_gems_runtime().label}
+
+    def provenance(self) -> dict[str, Any]:
         return {
             "tool": f"pytest-flaggems-import {__version__}",
-            **device.describe(self.device),
-            "flag_gems": isolate.flag_gems_runtime().label,
+            **self._environment(),
+            "isolation": self.settings.isolate,
             "your_data": str(self.your_path) if self.your_path else None,
             "flaggems_data": str(self.flaggems_path) if self.flaggems_path else None,
             "measured_by": self._measured_by(),
@@ -487,15 +504,13 @@ class FlaggemsSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if hasattr(self.config, "workerinput") or self.config.option.collectonly:
             return
-        from pytest_flaggems_import.runner import isolate
-
         tr = terminalreporter
         if self.import_diff:
             tr.section("flaggems import: dry-run diff")
             tr.write_line(self.import_diff.rstrip("\n"))
         tr.section("flaggems selection")
         source = self.run_info["measured_by"] if self.live() else f"perf files: {self.your_path or 'none'}"
-        tr.write_line(f"device: {self.device}; flag_gems: {isolate.flag_gems_runtime().label}; numbers: {source}")
+        tr.write_line(f"device: {self.device}; flag_gems: {self.run_info.get('flag_gems', '?')}; numbers: {source}")
         for line in self.import_summary:
             tr.write_line(line)
         if self.diff_at is not None:
