@@ -126,8 +126,10 @@ def test_an_interrupted_session_writes_a_partial_session_and_selects_nothing_inc
     slow_operator(tmp_path)
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--flaggems-ops=ops", "--flaggems-device=cpu",
                "--flaggems-batch=2", "--flaggems-report-dir=out", "-p", "no:randomly"]  # fmt: skip
+    # SIGINT's default action, as in a terminal: a background job of a script (CI's `cmd &`) inherits
+    # it ignored, and Python then leaves it ignored.
     proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)  # fmt: skip
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     deadline = time.monotonic() + 600  # generous: a loaded machine; the test ends as soon as it starts
     while not (tmp_path / "started").exists():
         assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.stdout else ""

@@ -15,7 +15,6 @@ import signal
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from pytest_flaggems_import import __version__
 from pytest_flaggems_import.core import formats, jsonio, reports, selection
 from pytest_flaggems_import.core.settings import Settings
 from pytest_flaggems_import.errors import InputError, InputErrors
-from pytest_flaggems_import.plugin import benchmarks, props
+from pytest_flaggems_import.plugin import benchmarks, props, reporting
 from pytest_flaggems_import.plugin.failures import candidate_summary
 from pytest_flaggems_import.plugin.isolation import Role, operator_scheduling, role
 from pytest_flaggems_import.plugin.items import LOADED, IsolationItem, Loaded, OperatorFile, item_kind
@@ -358,10 +357,10 @@ class FlaggemsSession:
             folders=folders, operators=self.records,
         )  # fmt: skip
         if self.settings.regen is not None:
-            self._regenerate()
+            reporting.regenerate(self)
         if self.settings.report_dir is not None:
             self.reports_at = self._report_folder(self.settings.report_dir)
-            self._write_reports(rules, self.reports_at)
+            reporting.write_reports(self, rules, self.reports_at)
         if self.settings.import_root is not None:
             failed = self._import(rules)
             if failed and session.exitstatus == 0:
@@ -390,32 +389,6 @@ class FlaggemsSession:
             your, flaggems = benchmarks.measured_tables(self.records)
             return your, flaggems or None
         return self.your, self.flaggems
-
-    def _regenerate(self) -> None:
-        your, flaggems = benchmarks.measured_tables(self.records)
-        provenance = self.run_info
-        folder = self.settings.regen
-        for name, table, key in (
-            ("your_perf_data.json", your, "your_time"),
-            ("flaggems_perf_data.json", flaggems, "flaggems_time"),
-        ):
-            data = {
-                op: {
-                    "configs": [
-                        {
-                            "shape": list(c.shape),
-                            "dtype": c.dtype,
-                            key: c.time_ms,
-                            "cuda_time": c.cuda_time_ms,
-                            **c.extra,
-                        }
-                        for c in configs
-                    ],
-                    "provenance": provenance,
-                }
-                for op, configs in sorted(table.items())
-            }
-            jsonio.write_json(folder / name, data)  # unrounded: select on it reproduces this session
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -449,36 +422,6 @@ class FlaggemsSession:
             return "perf files (not re-measured)"
         metrics = sorted({row.get("metric", "?") for r in self.records.values() for row in r.bench})
         return f"live: {'/'.join(metrics)} timing on {self.device}, median of rounds"
-
-    def _write_reports(self, rules: selection.Rules, folder: Path) -> None:
-        provenance = {**self.run_info, "partial": self.partial}
-        for batch in (1, 2):
-            data = reports.selected_file(self.decisions, batch, rules, provenance)
-            jsonio.write_json(folder / reports.selected_name(batch), {**data, "partial": self.partial})
-        session = {
-            "partial": self.partial,
-            "interrupted": self.interrupted,
-            "provenance": provenance,
-            "operators": {op: self._operator_entry(op) for op in sorted(self.records)},
-            "decisions": [reports.decision_dict(d) for d in self.decisions],
-        }
-        jsonio.write_json(folder / reports.SESSION_FILE, jsonio.rounded(session))
-        jsonio.write_atomic(folder / reports.SELECTION_MD, reports.markdown_table(self.decisions))
-
-    def _operator_entry(self, op: str) -> dict[str, Any]:
-        """What session.json says about one operator: counts, completeness, and the evidence
-        ``flaggems-import import`` relies on (``blocked``: null when its tests justify an import)."""
-        record = self.records[op]
-        ran, expected = self.outcomes.completeness(op)
-        block = self.blocks.get(op)
-        return {
-            **asdict(record),
-            "info_note": record.info_note(),
-            "items": {"ran": ran, "collected": expected},
-            "complete": self.outcomes.complete(op),
-            "blocked": block.reason if block else None,
-            "evidence": "passed" if block is None else ("failed" if block.failed else "none"),
-        }
 
     def _import(self, rules: selection.Rules) -> bool:
         from pytest_flaggems_import.importer import import_decisions
@@ -519,11 +462,11 @@ class FlaggemsSession:
             for warning in formats.cross_warnings(self.records, self.deciding_your, None):
                 tr.write_line(f"warning: {warning}")
         if self.partial:
-            tr.write_line(self._partial_note(), yellow=True)
+            tr.write_line(reporting.partial_note(self), yellow=True)
         if self.reports_at is not None:
             tr.write_line(f"reports written to {self.reports_at}")
         # The decision table comes last, so that it is what a user sees when the run ends.
-        for line in self._table():
+        for line in reporting.decision_table(self):
             tr.write_line(line)
         if any(r.info_note() for r in self.records.values()):
             tr.write_line("info a/b: the generator's own claim (passed/total) from the operator file, never trusted; "
@@ -532,32 +475,6 @@ class FlaggemsSession:
             mine = [d for d in self.decisions if d.batch == batch]
             if mine:
                 tr.write_line(f"batch {batch}: {sum(d.selected for d in mine)} of {len(mine)} selected")
-
-    def _partial_note(self) -> str:
-        missing = [op for op in self.records if not self.outcomes.complete(op)]
-        why = "interrupted" if self.interrupted else "-k, -m, --lf, node ids or -x left items unrun"
-        note = f"partial run ({why}): {len(missing)} of {len(self.records)} operators not fully evaluated, none of them selected"
-        if self.settings.report_dir is not None and self.reports_at != self.settings.report_dir:
-            note += f"; the complete results in {self.settings.report_dir} are untouched"
-        return note
-
-    def _table(self) -> list[str]:
-        """One row per operator: batch, category, tests passed/run (and the claim), metric, decision."""
-        by_op = {d.op: d for d in self.decisions}
-        rows = []
-        for op, r in sorted(self.records.items(), key=lambda kv: (self.batch_of(kv[0]), kv[0])):
-            d = by_op.get(op)
-            tests = " ".join(filter(None, [f"{r.passed}/{r.ran}", r.info_note()]))
-            verdict = ("selected" if d.selected else f"rejected: {d.reason}") if d else "-"
-            batch = str(d.batch if d else self.batch_of(op))
-            rows.append((op, batch, r.category or "", tests, reports.metric_text(d) if d else "-", verdict))
-        header = ("op", "batch", "category", "tests", "metric", "decision")
-        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(5)]
-        return [
-            " ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + " " + row[5]
-            for row in [header, *rows]
-        ]
-
 
 def threading_main() -> bool:
     import threading

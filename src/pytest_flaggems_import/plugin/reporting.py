@@ -1,0 +1,98 @@
+"""What a session writes for people and machines: the selected files, session.json, selection.md,
+regenerated perf files, and the terminal's decision table (SPEC 4). Functions of the session's
+state; they decide nothing (``FlaggemsSession.pytest_sessionfinish`` does)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_flaggems_import.core import jsonio, reports, selection
+from pytest_flaggems_import.plugin import benchmarks
+
+if TYPE_CHECKING:
+    from pytest_flaggems_import.plugin.session import FlaggemsSession
+
+
+def regenerate(session: FlaggemsSession) -> None:
+    your, flaggems = benchmarks.measured_tables(session.records)
+    provenance = session.run_info
+    folder = session.settings.regen
+    for name, table, key in (
+        ("your_perf_data.json", your, "your_time"),
+        ("flaggems_perf_data.json", flaggems, "flaggems_time"),
+    ):
+        data = {
+            op: {
+                "configs": [
+                    {
+                        "shape": list(c.shape),
+                        "dtype": c.dtype,
+                        key: c.time_ms,
+                        "cuda_time": c.cuda_time_ms,
+                        **c.extra,
+                    }
+                    for c in configs
+                ],
+                "provenance": provenance,
+            }
+            for op, configs in sorted(table.items())
+        }
+        jsonio.write_json(folder / name, data)  # unrounded: select on it reproduces this session
+
+def write_reports(session: FlaggemsSession, rules: selection.Rules, folder: Path) -> None:
+    provenance = {**session.run_info, "partial": session.partial}
+    for batch in (1, 2):
+        data = reports.selected_file(session.decisions, batch, rules, provenance)
+        jsonio.write_json(folder / reports.selected_name(batch), {**data, "partial": session.partial})
+    written = {
+        "partial": session.partial,
+        "interrupted": session.interrupted,
+        "provenance": provenance,
+        "operators": {op: operator_entry(session, op) for op in sorted(session.records)},
+        "decisions": [reports.decision_dict(d) for d in session.decisions],
+    }
+    jsonio.write_json(folder / reports.SESSION_FILE, jsonio.rounded(written))
+    jsonio.write_atomic(folder / reports.SELECTION_MD, reports.markdown_table(session.decisions))
+
+
+def operator_entry(session: FlaggemsSession, op: str) -> dict[str, Any]:
+    """What session.json says about one operator: counts, completeness, and the evidence
+    ``flaggems-import import`` relies on (``blocked``: null when its tests justify an import)."""
+    record = session.records[op]
+    ran, expected = session.outcomes.completeness(op)
+    block = session.blocks.get(op)
+    return {
+        **asdict(record),
+        "info_note": record.info_note(),
+        "items": {"ran": ran, "collected": expected},
+        "complete": session.outcomes.complete(op),
+        "blocked": block.reason if block else None,
+        "evidence": "passed" if block is None else ("failed" if block.failed else "none"),
+    }
+
+def partial_note(session: FlaggemsSession) -> str:
+    missing = [op for op in session.records if not session.outcomes.complete(op)]
+    why = "interrupted" if session.interrupted else "-k, -m, --lf, node ids or -x left items unrun"
+    note = f"partial run ({why}): {len(missing)} of {len(session.records)} operators not fully evaluated, none of them selected"
+    if session.settings.report_dir is not None and session.reports_at != session.settings.report_dir:
+        note += f"; the complete results in {session.settings.report_dir} are untouched"
+    return note
+
+def decision_table(session: FlaggemsSession) -> list[str]:
+    """One row per operator: batch, category, tests passed/run (and the claim), metric, decision."""
+    by_op = {d.op: d for d in session.decisions}
+    rows = []
+    for op, r in sorted(session.records.items(), key=lambda kv: (session.batch_of(kv[0]), kv[0])):
+        d = by_op.get(op)
+        tests = " ".join(filter(None, [f"{r.passed}/{r.ran}", r.info_note()]))
+        verdict = ("selected" if d.selected else f"rejected: {d.reason}") if d else "-"
+        batch = str(d.batch if d else session.batch_of(op))
+        rows.append((op, batch, r.category or "", tests, reports.metric_text(d) if d else "-", verdict))
+    header = ("op", "batch", "category", "tests", "metric", "decision")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(5)]
+    return [
+        " ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + " " + row[5]
+        for row in [header, *rows]
+    ]
