@@ -26,9 +26,9 @@ def candidate_summary(excinfo: Any) -> str | None:
         return None  # no candidate frame, or it failed on the candidate's own line: pytest shows it last
     filename, lineno = frames[-1]
     line = linecache.getline(filename, lineno).strip()
-    lines = [f"{filename} line {lineno}: {line}" if line else f"{filename} line {lineno}", f"cause: {_one_line(root)}"]
+    lines = [f"{filename} line {lineno}: {line}" if line else f"{filename} line {lineno}", f"cause: {first_line(root)}"]
     if root is not exc:
-        lines.append(f"raised as: {_one_line(exc)}")
+        lines.append(f"raised as: {first_line(exc)}")
     return "\n".join(lines)
 
 
@@ -49,6 +49,7 @@ def _frames(tb: TracebackType | None) -> list[tuple[str, int]]:
     return out
 
 
-def _one_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """``Type: first line of the message``, the one-line form every failure reason uses."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

@@ -45,12 +45,18 @@ def _ini_values(config: pytest.Config) -> dict[str, Any]:
     return values
 
 
+SETTINGS = pytest.StashKey[Settings]()
+
+
 def _settings(config: pytest.Config) -> Settings:
-    cli = {o.name: config.getoption(f"flaggems_{o.name}") for o in OPTIONS}
-    try:
-        return resolve(cli, _ini_values(config))
-    except UsageError as exc:
-        raise pytest.UsageError(str(exc)) from None
+    """Resolved once per run (``pytest_cmdline_main`` needs them before ``pytest_configure``)."""
+    if SETTINGS not in config.stash:
+        cli = {o.name: config.getoption(f"flaggems_{o.name}") for o in OPTIONS}
+        try:
+            config.stash[SETTINGS] = resolve(cli, _ini_values(config))
+        except UsageError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    return config.stash[SETTINGS]
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -23,6 +23,7 @@ from pytest_flaggems_import.core import formats
 from pytest_flaggems_import.core.categories import infer_category
 from pytest_flaggems_import.errors import FlaggemsError, InputError, InputErrors
 from pytest_flaggems_import.plugin import props
+from pytest_flaggems_import.plugin.failures import first_line
 
 
 class OperatorProblem(FlaggemsError):
@@ -47,11 +48,6 @@ class Loaded:
 
 
 LOADED = pytest.StashKey[Loaded]()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 class OperatorFile(pytest.Module):
@@ -82,7 +78,7 @@ class OperatorFile(pytest.Module):
             with session.operator_context(loaded), session.candidate_time():
                 nodes = list(super().collect())
         except BaseException as exc:  # noqa: BLE001 - SystemExit, pytest.exit() too: it fails alone
-            loaded.error = f"test_func does not import: {_first_line(exc)}"
+            loaded.error = f"test_func does not import: {first_line(exc)}"
             return [BrokenTestsItem.from_parent(self, name="tests")]
         if session.settings.bench:
             nodes += session.bench_items(self, loaded)
@@ -101,7 +97,7 @@ class OperatorFile(pytest.Module):
         try:
             loaded.module, loaded.modules = session.load_candidate(spec, category)
         except BaseException as exc:  # noqa: BLE001 - whatever the candidate raises is its failure
-            loaded.error = f"code does not load: {_first_line(exc)}"
+            loaded.error = f"code does not load: {first_line(exc)}"
         return loaded
 
     def _not_run(self, loaded: Loaded) -> Iterator[pytest.Item]:

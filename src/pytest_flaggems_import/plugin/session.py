@@ -25,11 +25,12 @@ from pytest_flaggems_import.core import formats, jsonio, reports, selection
 from pytest_flaggems_import.core.settings import Settings
 from pytest_flaggems_import.errors import InputError, InputErrors
 from pytest_flaggems_import.plugin import benchmarks, props, reporting
-from pytest_flaggems_import.plugin.failures import candidate_summary
+from pytest_flaggems_import.plugin.failures import candidate_summary, first_line
 from pytest_flaggems_import.plugin.isolation import Role, operator_scheduling, role
 from pytest_flaggems_import.plugin.items import LOADED, IsolationItem, Loaded, OperatorFile, item_kind
 from pytest_flaggems_import.plugin.outcomes import Block, Outcomes
 from pytest_flaggems_import.plugin.records import index_operators, rekey, unique_records
+from pytest_flaggems_import.runner import guard
 
 
 class FlaggemsSession:
@@ -94,7 +95,7 @@ class FlaggemsSession:
         return self.settings.isolate == "process"
 
     def pytest_configure(self, config: pytest.Config) -> None:
-        if hasattr(config, "workerinput"):
+        if self.role is Role.WORKER:
             from pytest_flaggems_import.runner.journal import Journal
 
             folder = config.workerinput.get("flaggems_journal")
@@ -106,7 +107,7 @@ class FlaggemsSession:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         elif self.isolated:
             self._journal_dir = tempfile.mkdtemp(prefix="flaggems-journal-")
-        if not hasattr(config, "workerinput") and threading_main():
+        if self.role is not Role.WORKER and guard.on_main_thread():
             # SIGTERM ends the session as Ctrl-C does: partial session.json, nothing incomplete selected.
             self._sigterm = signal.signal(signal.SIGTERM, _interrupt)
 
@@ -135,7 +136,7 @@ class FlaggemsSession:
     def loading(self, path: Path) -> Iterator[str | None]:
         """Around loading one operator at collection: the journal's verdict, if a worker died
         loading it before (then it is not loaded again), and a snapshot of the process."""
-        from pytest_flaggems_import.runner import guard, hygiene, isolate
+        from pytest_flaggems_import.runner import hygiene, isolate
 
         verdict = self.journal.verdict(path) if self.journal else None
         isolate.flag_gems_runtime()  # first: their threads and imports are not the operator's
@@ -178,7 +179,6 @@ class FlaggemsSession:
 
     @contextlib.contextmanager
     def candidate_time(self) -> Iterator[None]:
-        from pytest_flaggems_import.runner import guard
 
         with guard.time_limit(self.settings.timeout):
             yield
@@ -193,11 +193,9 @@ class FlaggemsSession:
 
     # -- running candidates ---------------------------------------------------------------
     def load_candidate(self, spec: formats.OperatorSpec, category: str) -> tuple[Any, dict]:
-        from pytest_flaggems_import.runner import device, guard, isolate
+        from pytest_flaggems_import.runner import device, isolate
 
-        where = self.device
-        isolate.flag_gems_runtime()  # the first imports (triton, flag_gems) are not the operator's time
-        guard.warm_lazy_imports()
+        where = self.device  # flag_gems and torch's lazy imports were warmed by loading()
         with device.device_context(where), guard.time_limit(self.settings.timeout):
             before = guard.snapshot()
             module = isolate.load_code(spec, category)
@@ -242,7 +240,6 @@ class FlaggemsSession:
         operator = item.getparent(OperatorFile)
         if operator is None or operator.stash[LOADED].module is None or isinstance(item, IsolationItem):
             return (yield)  # the isolation check must see the process as the operator left it
-        from pytest_flaggems_import.runner import guard
 
         before = guard.snapshot()
         with guard.time_limit(self.settings.timeout), guard.count_launches() as counter:
@@ -253,7 +250,7 @@ class FlaggemsSession:
                     raise  # --flaggems-isolate=none: pytest's own meaning (stop the session)
                 # In a worker these can only come from candidate code: they end this operator's
                 # test, not the session (a real Ctrl-C reaches the controller, which stops).
-                raise guard.CandidateExit(f"the test raised {_first_line(exc)}") from None
+                raise guard.CandidateExit(f"the test raised {first_line(exc)}") from None
             finally:
                 props.put(item, props.LAUNCHES, counter.launches)
                 tampered = guard.restore_tampering(before)
@@ -332,7 +329,7 @@ class FlaggemsSession:
 
     # -- session end ----------------------------------------------------------------------
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if hasattr(self.config, "workerinput"):
+        if self.role is Role.WORKER:
             # The controller decides, once, from every worker's reports; it learns what the
             # workers ran on from here rather than importing flag_gems and CUDA itself.
             # Plain strings: execnet cannot send torch's TorchVersion (a str subclass).
@@ -445,7 +442,7 @@ class FlaggemsSession:
         return outcome.failed
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if hasattr(self.config, "workerinput") or self.config.option.collectonly:
+        if self.role is Role.WORKER or self.config.option.collectonly:
             return
         tr = terminalreporter
         if self.import_diff:
@@ -476,12 +473,6 @@ class FlaggemsSession:
             if mine:
                 tr.write_line(f"batch {batch}: {sum(d.selected for d in mine)} of {len(mine)} selected")
 
-def threading_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
 
@@ -491,8 +482,3 @@ def _end_worker() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

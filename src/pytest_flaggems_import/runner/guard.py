@@ -28,6 +28,11 @@ class Tampering(Exception):
     """Candidate code replaced torch functions that tests use as the reference."""
 
 
+def on_main_thread() -> bool:
+    """Signal handlers can be set only here (SIGALRM for the time limit, SIGTERM in the controller)."""
+    return threading.current_thread() is threading.main_thread()
+
+
 @contextlib.contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
     """Raise ``OperatorTimeout`` inside the running Python code after ``seconds``.
@@ -40,7 +45,7 @@ def time_limit(seconds: float) -> Iterator[None]:
     The shorter limit wins: if theirs fires first it is left alone (its handler, its message);
     if ours is shorter it runs, and theirs is re-armed afterwards with the time it had left.
     """
-    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    usable = hasattr(signal, "setitimer") and on_main_thread()
     if not usable or seconds <= 0:
         yield
         return
