@@ -16,6 +16,7 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m mypy src/pytest_flaggems_import/core
 	$(PY) -m pytest -n 2 tests
 
 bench: $(VENV)/.installed

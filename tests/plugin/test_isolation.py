@@ -17,7 +17,8 @@ import pytest
 
 from helpers import ADD_ONE_CODE, operator_json, perf
 
-TEST_HEAD = "import os, signal, sys, threading, time, ctypes\nimport pytest\nimport torch\n"
+TEST_HEAD = "import os, signal, subprocess, sys, threading, time, ctypes\nimport pytest\nimport torch\n"
+OUTSIDE = "os.path.join(os.path.dirname(__file__), 'planted.txt')"  # the ops folder: the user's files
 
 
 def in_test(entry: str, body: str, *, nth: int = 1, count: int = 1) -> str:
@@ -46,7 +47,13 @@ HOSTILE = {
               "left 1 thread(s) running after its tests"),
     "loop": (in_test("loop", "while True: pass"), "still running after"),
     "modexit": (TEST_HEAD + "sys.exit(3)\n", "test_func does not import: SystemExit: 3"),
+    "writes": (in_test("writes", f"open({OUTSIDE}, 'w').write('x')"), "wrote outside its scratch folder"),
+    "spawns": (in_test("spawns", "subprocess.run(['true'])"), "started a process: subprocess.Popen (true)"),
+    "hog": (in_test("hog", "torch.ones(2**34, dtype=torch.uint8)"), "can't allocate memory"),
 }
+# Writes in its working directory, home and tmp_path are the candidate's own business: selected.
+SCRATCH_OK = in_test("scratch_ok", "open('note.txt', 'w').write('x'); "
+                     "open(os.path.expanduser('~/.rc'), 'w').write('x')")
 AT_IMPORT = {
     "exit_at_import": ("import os\nos._exit(3)\n", "ended the worker process while loading"),
     "loop_at_import": ("while True:\n    pass\n", "code does not load: OperatorTimeout"),
@@ -59,11 +66,13 @@ AT_IMPORT = {
 def build(folder: Path) -> None:
     ops = folder / "ops"
     ops.mkdir(parents=True)
-    names = ["add_one", *HOSTILE, *AT_IMPORT]
+    names = ["add_one", "scratch_ok", *HOSTILE, *AT_IMPORT]
     for name in names:
         data = operator_json(name)
         if name in HOSTILE:
             data["test_func"] = HOSTILE[name][0]
+        if name == "scratch_ok":
+            data["test_func"] = SCRATCH_OK
         if name in AT_IMPORT:
             data["code"] = AT_IMPORT[name][0] + ADD_ONE_CODE.format(entry=name)
         (ops / f"{name}.json").write_text(json.dumps(data))
@@ -72,7 +81,8 @@ def build(folder: Path) -> None:
 
 def screen(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--flaggems-ops=ops", "--flaggems-device=cpu",
-               "--flaggems-batch=2", "--flaggems-report-dir=out", "--flaggems-timeout=10", "-rf", *args]  # fmt: skip
+               "--flaggems-batch=2", "--flaggems-report-dir=out", "--flaggems-timeout=10", "-rf",
+               "--flaggems-max-memory=8G", *args]  # fmt: skip
     return subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=1200, check=False)
 
 
@@ -90,7 +100,7 @@ def hostile_session(request, tmp_path_factory):
 def test_the_good_operator_is_selected_and_no_hostile_one(hostile_session):
     result, session, selected = hostile_session
     # sigint's signal is ignored in its worker (see below): its results are right, it is selected.
-    assert sorted(selected["operators"]) == ["add_one", "sigint"], result.stdout[-3000:]
+    assert sorted(selected["operators"]) == ["add_one", "scratch_ok", "sigint"], result.stdout[-3000:]
     assert session["operators"]["add_one"]["passed"] == 2 and session["operators"]["add_one"]["complete"]
     assert session["partial"] is False
     assert result.returncode == 1  # tests failed; not 0, not a crash of pytest
@@ -151,3 +161,36 @@ def test_an_interrupted_session_writes_a_partial_session_and_selects_nothing_inc
     assert rerun.returncode == 0, rerun.stdout[-2000:]
     assert json.loads((tmp_path / "out" / "session.json").read_text())["partial"] is False
     assert set(json.loads((tmp_path / "out" / "selected_batch2.json").read_text())["operators"]) == {"add_one", "slow"}
+
+
+def test_the_sandbox_keeps_files_and_network_out_of_reach(tmp_path):
+    """``--flaggems-sandbox=bwrap``: a candidate that writes into the user's files or connects out
+    fails (read-only file system, no network); nothing reaches the file or the listener."""
+    import shutil
+    import socket
+
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap is not installed (.ci/run installs Debian's bubblewrap)")
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+    ops = tmp_path / "ops"
+    ops.mkdir()
+    cases = {
+        "add_one": "default",
+        "scratch_ok": SCRATCH_OK,
+        "writes": HOSTILE["writes"][0],
+        "calls_home": in_test("calls_home", f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=5)"),
+    }
+    for name, test in cases.items():
+        (ops / f"{name}.json").write_text(json.dumps(operator_json(name, test=test)))
+    (tmp_path / "your_perf_data.json").write_text(json.dumps(perf({n: [([8], "fp32", 0.5, 1.0)] for n in cases})))
+    result = screen(tmp_path, "--flaggems-sandbox=bwrap")
+    selected = json.loads((tmp_path / "out" / "selected_batch2.json").read_text())
+    assert sorted(selected["operators"]) == ["add_one", "scratch_ok"], result.stdout[-3000:]
+    assert "Read-only file system" in selected["rejected"]["writes"]
+    assert "calls_home" in selected["rejected"]
+    assert not (ops / "planted.txt").exists()
+    with pytest.raises(BlockingIOError):
+        listener.accept()  # no connection ever arrived
+    listener.close()

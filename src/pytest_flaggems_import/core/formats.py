@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 Kind = Literal["operator", "your_perf", "flaggems_perf", "selected", "metadata"]
 KINDS: tuple[Kind, ...] = ("operator", "your_perf", "flaggems_perf", "selected", "metadata")
 PerfKind = Literal["your_perf", "flaggems_perf"]
+PERF_KINDS: tuple[PerfKind, ...] = ("your_perf", "flaggems_perf")
 TIME_KEY = {"your_perf": "your_time", "flaggems_perf": "flaggems_time"}
 STANDARD_NAMES = {
     "your_perf_data.json": "your_perf",
@@ -190,7 +191,7 @@ def validate(kind: Kind, data: Any, path: str | Path) -> list[InputError]:
 
 
 def _non_finite_times(data: Any, path: str | Path, time_key: str) -> list[InputError]:
-    problems = []
+    problems: list[InputError] = []
     if not isinstance(data, dict):
         return problems
     for op, entry in data.items():
@@ -324,11 +325,11 @@ def _decoder(kind: PerfKind) -> msgspec.json.Decoder:
         forbid_unknown_fields=True,
         gc=False,
     )
-    entry = msgspec.defstruct(f"_{kind}_entry", [("configs", list[config])], gc=False)
-    return msgspec.json.Decoder(dict[str, entry])
+    entry = msgspec.defstruct(f"_{kind}_entry", [("configs", list[config])], gc=False)  # type: ignore[valid-type]
+    return msgspec.json.Decoder(dict[str, entry])  # type: ignore[valid-type]
 
 
-_DECODERS = {kind: _decoder(kind) for kind in TIME_KEY}
+_DECODERS = {kind: _decoder(kind) for kind in PERF_KINDS}
 
 
 def _fast_perf(raw: bytes, kind: PerfKind) -> PerfTable | None:

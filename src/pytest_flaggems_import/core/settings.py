@@ -56,6 +56,22 @@ def parse_threshold(text: Any) -> tuple[float, ...]:
     return tuple(parse_positive(p) for p in parts)
 
 
+_SIZE_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+def parse_size(text: Any) -> int:
+    """``16G``, ``512M``, ``1.5GiB`` or plain bytes, as bytes."""
+    value = str(text).strip().lower().removesuffix("b").removesuffix("i")
+    unit = value[-1] if value and value[-1] in _SIZE_UNITS else ""
+    try:
+        size = int(float(value.removesuffix(unit)) * _SIZE_UNITS[unit])
+    except ValueError:
+        raise UsageError(f"expected a size such as 16G or 512M, got {text!r}") from None
+    if size < 2**30:
+        raise UsageError(f"expected at least 1G (a worker needs that much to import torch), got {text!r}")
+    return size
+
+
 def parse_paths(text: Any) -> tuple[Path, ...]:
     if isinstance(text, (list, tuple)):
         return tuple(Path(p) for p in text if p)
@@ -158,6 +174,20 @@ OPTIONS: tuple[Option, ...] = (
         "the deciding process runs none of it) or none (in the pytest process, for debugging). Default: process.",
     ),
     Option(
+        "sandbox",
+        "none",
+        _choice("none", "bwrap"),
+        "With --flaggems-isolate=process: bwrap starts each worker under bubblewrap (file system read-only "
+        "except its scratch folder and the caches, no network). Default: none.",
+    ),
+    Option(
+        "max_memory",
+        None,
+        parse_size,
+        "Host memory each process that runs candidates may allocate (RLIMIT_DATA), e.g. 16G; a test "
+        "that needs more fails with the allocator's error. Default: no limit.",
+    ),
+    Option(
         "timeout", 300.0, parse_positive, "Seconds one operator test may run before it fails as hung. Default: 300."
     ),
     Option(
@@ -242,6 +272,8 @@ class Settings:
     allow_untested: bool = False
     device: str = "auto"
     isolate: str = "process"
+    sandbox: str = "none"
+    max_memory: int | None = None
     timeout: float = 300.0
     bench: bool = False
     bench_metric: str = "kernel"
@@ -309,5 +341,7 @@ def resolve(cli: Mapping[str, Any], ini: Mapping[str, Any]) -> Settings:
 def check(settings: Settings) -> None:
     """Options that contradict each other, refused before any work starts."""
     settings.rules  # noqa: B018 - built once, here: raises on a single threshold without a batch
+    if settings.sandbox != "none" and settings.isolate != "process":
+        raise UsageError("--flaggems-sandbox needs --flaggems-isolate=process (workers are what it confines)")
     if (settings.dry_run or settings.force) and settings.import_root is None:
         raise UsageError("--flaggems-dry-run and --flaggems-force need --flaggems-import=FLAGGEMS_ROOT")

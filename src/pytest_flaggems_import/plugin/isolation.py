@@ -9,15 +9,24 @@ nothing, and decides from the workers' reports. What xdist does not do, this mod
 - ``OperatorScheduling``: xdist's ``loadfile`` (an operator's items run in order on one worker),
   except that a crashed item is not run again (xdist's ``loadscope`` would re-queue it and crash
   the next worker too), while the item a *retired* worker had not started yet is (it is innocent).
+- ``ControllerIsolation``: the controller's side (plugin ``flaggems-isolation``): the journal
+  folder the workers share, the sandbox they start in, what a lost worker's item failed of, and
+  which workers retired on purpose.
 """
 
 from __future__ import annotations
 
 import enum
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from pytest_flaggems_import.core.settings import Settings
+from pytest_flaggems_import.plugin import props
 
 RESTARTS_PER_OPERATOR = 2  # a crash at load and one in a test, for every operator, plus slack
 
@@ -37,10 +46,12 @@ class Role(enum.Enum):
 
 
 def role(config: pytest.Config) -> Role:
+    """As xdist decides it (``xdist.plugin.pytest_configure``), so that it is known before xdist
+    has registered its ``dsession``: a controller when tests are distributed and not just listed."""
     if hasattr(config, "workerinput"):
         return Role.WORKER
-    dsession = config.pluginmanager.get_plugin("dsession")
-    return Role.CONTROLLER if dsession is not None else Role.SINGLE
+    distributed = config.pluginmanager.has_plugin("xdist") and config.getoption("dist", "no") != "no"
+    return Role.CONTROLLER if distributed and not config.getoption("collectonly") else Role.SINGLE
 
 
 def enable_workers(config: pytest.Config, operators: int | None = None) -> str | None:
@@ -114,3 +125,95 @@ def crash_reason(fault_log: Path | None, hard_limit_s: float) -> str:
     if text.startswith("Timeout ("):
         return f"the test hung past the hard limit ({hard_limit_s:g} s) and its worker was ended"
     return "the test ended its worker process without a Python error (os._exit, SIGKILL or the OOM killer)"
+
+
+class ControllerIsolation:
+    """The controller's part of process isolation (registered only in xdist's controller)."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.isolated = settings.isolate == "process"
+        self.retiring: set[str] = set()  # workers (gateway ids) that retire after an unclean operator
+        self.worker_env: dict[str, Any] | None = None  # what the workers ran on, from the last one down
+        self.journal_dir: str | None = tempfile.mkdtemp(prefix="flaggems-journal-") if self.isolated else None
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # Before xdist's own (trylast), which starts the workers from --tx.
+        if self.journal_dir and self.settings.sandbox == "bwrap":
+            self._sandbox_workers(Path(self.journal_dir))
+
+    def _sandbox_workers(self, journal: Path) -> None:
+        """Start each local worker (``popen``) under bubblewrap; other ``--tx`` specs are left alone."""
+        import os
+
+        from pytest_flaggems_import.errors import UsageError
+        from pytest_flaggems_import.runner import confine
+
+        confine.pin_caches()
+        caches = [Path(os.environ["TRITON_HOME"]) / ".triton", Path(os.environ["FLAGGEMS_CACHE_DIR"])]
+        writable = [journal, self.config._tmp_path_factory.getbasetemp(), *caches]
+        try:
+            python = confine.sandbox_command(writable, journal / "tmp", sys.executable)
+        except UsageError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        self.config.option.tx = [
+            f"{spec}//python={python}" if spec.split("*")[-1] == "popen" else spec for spec in self.config.option.tx
+        ]
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self.journal_dir:
+            shutil.rmtree(self.journal_dir, ignore_errors=True)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        if self.journal_dir:
+            from pytest_flaggems_import.plugin.running import JOURNAL
+
+            node.workerinput[JOURNAL] = self.journal_dir
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """Send each operator file whole to one worker, in order (``OperatorScheduling``).
+
+        A bench item skips an operator whose tests failed, which it only knows when those tests
+        ran in its own worker; the isolation item must run last, where the operator ran. xdist's
+        default (``load``) and ``worksteal`` spread one file's items over workers. A mode the user
+        chose for grouping (``loadscope``, ``loadfile``, ``loadgroup``, ``each``) is left alone.
+        """
+        if not (self.settings.bench or self.isolated) or config.getoption("dist") not in ("load", "worksteal"):
+            return None
+        return operator_scheduling(config, log, self.retiring)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
+        """A worker that retired on purpose (after an unclean operator) did not crash: the item it
+        had not started yet is re-queued by ``OperatorScheduling``; its crash report is silenced.
+        Otherwise the crashed item fails with what ended the worker."""
+        if getattr(report.node, "gateway", None) is not None and report.node.gateway.id in self.retiring:
+            report.outcome = "passed"
+            report.flaggems_retired = True  # type: ignore[attr-defined]
+            return
+        from pytest_flaggems_import.runner.journal import Journal
+
+        log = Journal(self.journal_dir).fault_log(report.node.gateway.id) if self.journal_dir else None
+        props.put(report, props.ERROR, crash_reason(log, self.settings.timeout + 60))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config) -> Any:
+        if getattr(report, "flaggems_retired", False):
+            return "", "", ""
+        return None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if props.read(report).get(props.RETIRE) and hasattr(report, "node"):
+            self.retiring.add(report.node.gateway.id)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        from pytest_flaggems_import.plugin.running import WORKER_ENV
+
+        env = getattr(node, "workeroutput", {}).get(WORKER_ENV)
+        if env:
+            self.worker_env = env

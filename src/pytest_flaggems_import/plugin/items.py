@@ -40,6 +40,7 @@ class Loaded:
     error: str | None = None  # one line: why the operator cannot run
     modules: dict[str, types.ModuleType] = field(default_factory=dict)
     before: Any = None  # runner.hygiene.ProcessState before it loaded (isolation only)
+    side_effects: list[str] = field(default_factory=list)  # runner.confine: files written, processes started
     items: int = 0  # how many items its file has in all (before -k, -m, node ids, --lf)
 
     @property
@@ -54,16 +55,16 @@ class OperatorFile(pytest.Module):
     """One ``<op>.json``: a ``load`` item, then the tests pytest finds in ``test_func``."""
 
     def collect(self) -> Iterable[pytest.Item | pytest.Collector]:
-        session = self.config.pluginmanager.get_plugin("flaggems")
-        with session.loading(self.path) as verdict:
-            loaded = self._load(session, verdict)
+        runner = self.config.pluginmanager.get_plugin("flaggems-runner")
+        with runner.loading(self.path) as verdict:
+            loaded = self._load(runner, verdict)
             self.stash[LOADED] = loaded
-            nodes = [LoadItem.from_parent(self, name="load"), *self._operator_nodes(session, loaded)]
-        session.after_loading(self.path, loaded)
+            nodes = [LoadItem.from_parent(self, name="load"), *self._operator_nodes(runner, loaded)]
+        runner.after_loading(self.path, loaded)
         if loaded.spec is not None:
-            for mark in session.marks_for(loaded.spec, loaded.category):
+            for mark in runner.session.marks_for(loaded.spec, loaded.category):
                 self.add_marker(mark)
-        if session.isolated:
+        if runner.isolated:
             check = IsolationItem.from_parent(self, name="isolation")
             if self.config.pluginmanager.hasplugin("timeout"):
                 check.add_marker(pytest.mark.timeout(0))  # no pytest-timeout timer thread to mistake for a leftover
@@ -71,20 +72,20 @@ class OperatorFile(pytest.Module):
         loaded.items = count_items(nodes)
         yield from nodes
 
-    def _operator_nodes(self, session: Any, loaded: Loaded) -> list[pytest.Item | pytest.Collector]:
+    def _operator_nodes(self, runner: Any, loaded: Loaded) -> list[pytest.Item | pytest.Collector]:
         if loaded.error is not None or loaded.spec is None or not loaded.spec.test_func:
             return list(self._not_run(loaded))
         try:
-            with session.operator_context(loaded), session.candidate_time():
+            with runner.operator_context(loaded), runner.candidate_time():
                 nodes = list(super().collect())
         except BaseException as exc:  # noqa: BLE001 - SystemExit, pytest.exit() too: it fails alone
             loaded.error = f"test_func does not import: {first_line(exc)}"
             return [BrokenTestsItem.from_parent(self, name="tests")]
-        if session.settings.bench:
-            nodes += session.bench_items(self, loaded)
+        if runner.settings.bench:
+            nodes += runner.bench_items(self, loaded)
         return nodes
 
-    def _load(self, session: Any, verdict: str | None) -> Loaded:
+    def _load(self, runner: Any, verdict: str | None) -> Loaded:
         try:
             spec = formats.load_operator(self.path)
         except (InputError, InputErrors) as exc:
@@ -95,7 +96,7 @@ class OperatorFile(pytest.Module):
             loaded.error = f"code does not load: {verdict}"  # a worker died loading it: not run again
             return loaded
         try:
-            loaded.module, loaded.modules = session.load_candidate(spec, category)
+            loaded.module, loaded.modules = runner.load_candidate(spec, category, loaded.side_effects)
         except BaseException as exc:  # noqa: BLE001 - whatever the candidate raises is its failure
             loaded.error = f"code does not load: {first_line(exc)}"
         return loaded
@@ -203,16 +204,17 @@ class BrokenTestsItem(_OperatorItem):
 
 class IsolationItem(_OperatorItem):
     """Runs last for its operator: fails when the operator left the process unclean (a thread
-    still running, a signal handler replaced, a broken CUDA context). The worker is then retired,
-    so the next operator starts in a fresh one (runner.hygiene)."""
+    still running, a signal handler replaced, a broken CUDA context: runner.hygiene) or acted
+    outside its scratch folder (a file written, a process started: runner.confine). The worker
+    is then retired, so the next operator starts in a fresh one."""
 
     kind = "isolation"
 
     def runtest(self) -> None:
-        session = self.config.pluginmanager.get_plugin("flaggems")
-        found = session.leftovers(self.loaded)
+        runner = self.config.pluginmanager.get_plugin("flaggems-runner")
+        found = runner.unclean(self.loaded)
         if found:
-            session.retire_after(self)
+            runner.retire_after(self)
             self.fail_with("; ".join(found))
 
 

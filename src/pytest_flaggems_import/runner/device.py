@@ -20,9 +20,63 @@ from pytest_flaggems_import.errors import UsageError
 
 
 def cuda_available() -> bool:
+    """Whether torch sees a GPU, asked without importing torch where the answer is certain.
+
+    xdist's controller decides but runs nothing: importing torch there only to ask (1-3 s) would
+    delay every worker's start. A CPU build of torch, or no CUDA driver, means no; a CUDA build
+    and a driver that counts devices means yes; anything else (ROCm, an odd install) asks torch.
+    """
+    build = _torch_build()
+    if build == "cpu":
+        return False
+    if build == "cuda":
+        count = _driver_device_count()
+        if count is not None:
+            return count > 0
     import torch
 
     return torch.cuda.is_available()
+
+
+def _torch_build() -> str | None:
+    """``cuda``, ``cpu`` or None (unknown, or ROCm), read from ``torch/version.py``."""
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    try:
+        text = (Path(next(iter(spec.submodule_search_locations))) / "version.py").read_text()
+    except OSError:
+        return None
+    cuda = re.search(r"^cuda\b.*=\s*(None|'[^']*'|\"[^\"]*\")", text, re.MULTILINE)
+    hip = re.search(r"^hip\b.*=\s*(None|'[^']*'|\"[^\"]*\")", text, re.MULTILINE)
+    if cuda is None or hip is None or hip.group(1) != "None":
+        return None
+    return "cpu" if cuda.group(1) == "None" else "cuda"
+
+
+def _driver_device_count() -> int | None:
+    """Devices the CUDA driver shows this process (``CUDA_VISIBLE_DEVICES`` applies); 0 without
+    a driver; None when the driver answers with an error (then torch is asked)."""
+    import ctypes
+
+    try:
+        libcuda = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return 0
+    count = ctypes.c_int(0)
+    status = libcuda.cuInit(0)
+    if status == _CUDA_ERROR_NO_DEVICE:
+        return 0
+    if status != 0 or libcuda.cuDeviceGetCount(ctypes.byref(count)) != 0:
+        return None
+    return count.value
+
+
+_CUDA_ERROR_NO_DEVICE = 100
 
 
 def resolve_device(choice: str) -> str:
