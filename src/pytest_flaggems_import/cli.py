@@ -16,7 +16,7 @@ from typing import Any
 
 from pytest_flaggems_import import __version__
 from pytest_flaggems_import.core import formats, jsonio, reports, selection
-from pytest_flaggems_import.core.reports import selected_name
+from pytest_flaggems_import.core.formats import selected_name
 from pytest_flaggems_import.core.settings import BY_NAME, make_rules
 from pytest_flaggems_import.errors import ExitStatus, FlaggemsError, InputError, InputErrors, UsageError
 

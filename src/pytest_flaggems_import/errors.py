@@ -43,3 +43,7 @@ class InputErrors(FlaggemsError):
 
 class UsageError(FlaggemsError):
     """Options that cannot work together, caught before any work starts."""
+
+
+class CandidateError(FlaggemsError):
+    """What a candidate operator did wrong while it ran (runner guards): fails that operator alone."""

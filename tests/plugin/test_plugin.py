@@ -154,7 +154,7 @@ def test_operator_that_patches_the_torch_reference_fails_and_torch_is_restored(p
     add_op("cheat", operator_json("cheat", code=cheat))
     result = run(pytester, "--flaggems-ops=ops")
     result.assert_outcomes(passed=5, failed=1, skipped=1)
-    result.stdout.fnmatch_lines(["*code does not load: RuntimeError: the code replaces torch.testing.assert_close*"])
+    result.stdout.fnmatch_lines(["*code does not load: Tampering: the code replaces torch.testing.assert_close*"])
 
 
 def test_flaggems_style_tests_run_unchanged(pytester, ops_dir, add_op):

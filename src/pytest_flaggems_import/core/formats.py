@@ -99,12 +99,21 @@ def json_path(parts: Iterable[Any]) -> str:
     return out
 
 
+SESSION_FILE = "session.json"
+SELECTED_PREFIX = "selected_batch"
+
+
+def selected_name(batch: int) -> str:
+    """``selected_batch1.json``: the file a batch's selection is written to (SPEC §4)."""
+    return f"{SELECTED_PREFIX}{batch}.json"
+
+
 def detect_kind(path: str | Path, data: Any) -> Kind | None:
     """Guess the kind of a file from its standard name, else from its content."""
     name = Path(path).name
     if name in STANDARD_NAMES:
         return STANDARD_NAMES[name]  # type: ignore[return-value]
-    if name.startswith("selected_batch"):
+    if name.startswith(SELECTED_PREFIX):
         return "selected"
     if not isinstance(data, dict):
         return None
@@ -361,7 +370,7 @@ def operator_files(folders: Iterable[Path]) -> Iterator[tuple[Path, Any]]:
     """
     for folder in folders:
         for path in sorted(Path(folder).rglob("*.json")):
-            if path.name in STANDARD_NAMES or path.name == "session.json" or path.name.startswith("selected_batch"):
+            if path.name in STANDARD_NAMES or path.name == SESSION_FILE or path.name.startswith(SELECTED_PREFIX):
                 continue
             try:
                 data = read_json(path)

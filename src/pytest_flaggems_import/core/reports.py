@@ -15,14 +15,9 @@ from typing import Any
 from pytest_flaggems_import.core.jsonio import round_float, round_floats, rounded
 from pytest_flaggems_import.core.selection import CRITERION, ConfigMetrics, Decision, Rules
 
-SESSION_FILE = "session.json"
 SELECTION_MD = "selection.md"
 IMPORT_DIFF = "import.diff"
 PARTIAL_DIR = "partial"  # where a partial run writes when the report folder holds a complete one
-
-
-def selected_name(batch: int) -> str:
-    return f"selected_batch{batch}.json"
 
 
 def justification(batch: int, aggregate: str, metric: float | None, threshold: float) -> str:

@@ -231,7 +231,7 @@ def evidence(entry: Mapping[str, Any] | None, session: Path, session_found: bool
 def _session_for(selected_path: Path, given: Path | None) -> tuple[Path, dict[str, Any] | None]:
     """The session file (``--session``, else the one beside the selected file) and its operators
     (``None`` when there is no session file beside the selected one)."""
-    path = given or selected_path.parent / reports.SESSION_FILE
+    path = given or selected_path.parent / formats.SESSION_FILE
     if given is None and not path.is_file():
         return path, None
     data = jsonio.read_json(path)

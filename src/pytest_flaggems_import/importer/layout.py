@@ -32,10 +32,6 @@ class Checkout:
             return self.package / "experimental_ops" / "_metadata.json"
         return self.package / "experimental" / "generated" / "_metadata.json"
 
-    @property
-    def lock(self) -> Path:
-        return self.metadata.with_name(".flaggems-import.lock")
-
     def paths(self, entry: str, category: str) -> OpPaths:
         for part, what in ((entry, "operator"), (category, "category")):
             if not is_identifier(part):  # the guard against '..', '/', absolute paths

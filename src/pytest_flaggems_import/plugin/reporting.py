@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_flaggems_import.core import jsonio, reports, selection
+from pytest_flaggems_import.core import formats, jsonio, reports, selection
 from pytest_flaggems_import.plugin import benchmarks
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def write_reports(session: FlaggemsSession, rules: selection.Rules, folder: Path
     provenance = {**session.run_info, "partial": session.partial}
     for batch in (1, 2):
         data = reports.selected_file(session.decisions, batch, rules, provenance)
-        jsonio.write_json(folder / reports.selected_name(batch), {**data, "partial": session.partial})
+        jsonio.write_json(folder / formats.selected_name(batch), {**data, "partial": session.partial})
     written = {
         "partial": session.partial,
         "interrupted": session.interrupted,
@@ -53,7 +53,7 @@ def write_reports(session: FlaggemsSession, rules: selection.Rules, folder: Path
         "operators": {op: operator_entry(session, op) for op in sorted(session.records)},
         "decisions": [reports.decision_dict(d) for d in session.decisions],
     }
-    jsonio.write_json(folder / reports.SESSION_FILE, jsonio.rounded(written))
+    jsonio.write_json(folder / formats.SESSION_FILE, jsonio.rounded(written))
     jsonio.write_atomic(folder / reports.SELECTION_MD, reports.markdown_table(session.decisions))
 
 

@@ -136,7 +136,7 @@ class CandidateRunner:
             module = isolate.load_code(spec, category)
             tampered = guard.restore_tampering(before)
         if tampered:
-            raise RuntimeError(f"the code replaces {', '.join(tampered)} (restored)")
+            raise guard.Tampering(f"the code replaces {', '.join(tampered)} (restored)")
         isolate.entry_function(module, spec)
         return module, isolate.aliases(module, spec, category)
 

@@ -174,7 +174,7 @@ class FlaggemsSession:
         if not self.partial:
             return folder
         try:
-            earlier = jsonio.read_json(folder / reports.SESSION_FILE)
+            earlier = jsonio.read_json(folder / formats.SESSION_FILE)
         except InputError:
             return folder  # none there (or unreadable): nothing complete to protect
         complete = isinstance(earlier, dict) and not earlier.get("partial", False)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_flaggems_import.core.names import OpName
+from pytest_flaggems_import.errors import CandidateError
 
 DEFAULT_SHAPES = {
     "pointwise": ((1024, 1024), (4096, 4096)),
@@ -28,11 +29,11 @@ QUANTILES = (0.2, 0.5, 0.8)
 CPU_MAX_ELEMENTS = 4096
 
 
-class NotBenchmarkable(Exception):
+class NotBenchmarkable(CandidateError):
     """No inputs can be made for this operator (and it defines no ``bench_inputs``)."""
 
 
-class WrongResult(AssertionError):
+class WrongResult(CandidateError, AssertionError):
     """The candidate's output differs from PyTorch's at the benchmark shape."""
 
 

@@ -15,16 +15,18 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from pytest_flaggems_import.errors import CandidateError
 
-class OperatorTimeout(Exception):
+
+class OperatorTimeout(CandidateError):
     """The operator ran past its time limit (``--flaggems-timeout``)."""
 
 
-class CandidateExit(Exception):
+class CandidateExit(CandidateError):
     """Candidate code raised KeyboardInterrupt, SystemExit or pytest.exit() inside a test."""
 
 
-class Tampering(Exception):
+class Tampering(CandidateError):
     """Candidate code replaced torch functions that tests use as the reference."""
 
 
