@@ -216,6 +216,14 @@ OPTIONS: tuple[Option, ...] = (
         "Benchmark dtypes when no perf file gives them. Default: float16,float32,bfloat16.",
     ),
     Option(
+        "allow_fallback",
+        False,
+        parse_bool,
+        "Let an entry call the ATen op it replaces (e.g. torch.relu inside relu) without failing its test. "
+        "Default: off.",
+        is_flag=True,
+    ),
+    Option(
         "allow_cpu_timings",
         False,
         parse_bool,
@@ -279,6 +287,7 @@ class Settings:
     bench_metric: str = "kernel"
     bench_shapes: str | None = None
     bench_dtypes: str = "float16,float32,bfloat16"
+    allow_fallback: bool = False
     allow_cpu_timings: bool = False
     regen: Path | None = None
     import_root: Path | None = field(default=None, metadata={"option": "import"})

@@ -116,7 +116,7 @@ class Outcomes:
         if r.has_tests and r.passed == 0:
             return Block("no test passed (all skipped)", failed=False)
         if r.passed and r.launches == 0:
-            return Block("no Triton kernel ran in its tests", failed=True)
+            return Block("no Triton kernel of its own ran in its tests", failed=True)
         if r.bench_error and (bench_decides or r.bench_wrong):
             # On the CPU, timings decide nothing (SPEC §7): a benchmark that timed out there
             # blocks nothing; a wrong result at a benchmark shape always does.

@@ -24,8 +24,8 @@ from pytest_flaggems_import.core import formats
 from pytest_flaggems_import.plugin import benchmarks, props
 from pytest_flaggems_import.plugin.failures import first_line
 from pytest_flaggems_import.plugin.isolation import Role
-from pytest_flaggems_import.plugin.items import LOADED, IsolationItem, Loaded, OperatorFile
-from pytest_flaggems_import.runner import confine, guard
+from pytest_flaggems_import.plugin.items import LOADED, IsolationItem, Loaded, OperatorFile, item_kind
+from pytest_flaggems_import.runner import confine, guard, proof
 
 if TYPE_CHECKING:
     from pytest_flaggems_import.plugin.session import FlaggemsSession
@@ -137,7 +137,10 @@ class CandidateRunner:
             tampered = guard.restore_tampering(before)
         if tampered:
             raise guard.Tampering(f"the code replaces {', '.join(tampered)} (restored)")
-        isolate.entry_function(module, spec)
+        entry = isolate.entry_function(module, spec)
+        if not self.settings.allow_fallback:
+            # Before test_func imports it: tests call the guarded entry (runner.proof).
+            setattr(module, spec.entry, proof.guarded(entry, spec.name))
         return module, isolate.aliases(module, spec, category)
 
     @contextlib.contextmanager
@@ -199,8 +202,13 @@ class CandidateRunner:
         if operator is None or operator.stash[LOADED].module is None or isinstance(item, IsolationItem):
             return (yield)  # the isolation check must see the process as the operator left it
 
+        from pytest_flaggems_import.runner.isolate import source_name
+
+        spec = operator.stash[LOADED].spec
+        own = source_name(spec, "code") if spec is not None else None
         before = guard.snapshot()
-        with guard.time_limit(self.settings.timeout), guard.count_launches() as counter:
+        proof.take_fallbacks()  # none of an earlier item's count here
+        with guard.time_limit(self.settings.timeout), guard.count_launches(own) as counter:
             try:
                 result = yield
             except (KeyboardInterrupt, SystemExit, pytest.exit.Exception) as exc:
@@ -210,10 +218,13 @@ class CandidateRunner:
                 # test, not the session (a real Ctrl-C reaches the controller, which stops).
                 raise guard.CandidateExit(f"the test raised {first_line(exc)}") from None
             finally:
-                props.put(item, props.LAUNCHES, counter.launches)
+                props.put(item, props.LAUNCHES, counter.own)
                 tampered = guard.restore_tampering(before)
         if tampered:
             raise guard.Tampering(f"the operator replaced {', '.join(tampered)} during the test (restored)")
+        fallbacks = proof.take_fallbacks()
+        if fallbacks and item_kind(item) == "test":
+            raise proof.Fallback(f"falls back to {', '.join(fallbacks)}, the ATen op it replaces (--flaggems-allow-fallback)")
         return result
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

@@ -82,19 +82,32 @@ def warm_lazy_imports() -> None:
     """
     import torch
 
+    from pytest_flaggems_import.runner import proof
+
     x = torch.zeros(2)
     torch.testing.assert_close(x, x)
     torch.allclose(x, x)
+    # The first dispatch mode (runner.proof) imports torch._dynamo, which rewraps torch.manual_seed:
+    # not the candidate's tampering.
+    proof.guarded(torch.neg, proof.OpName("aten", "neg"))(x)
+    proof.take_fallbacks()
 
 
 @dataclass
 class LaunchCount:
-    launches: int = 0
+    launches: int = 0  # every Triton launch (FlagGems' own kernels too)
+    own: int = 0  # launches of kernels the candidate's own code defines
 
 
 @contextlib.contextmanager
-def count_launches() -> Iterator[LaunchCount]:
-    """Count Triton kernel launches (compiled or interpreted) while the block runs."""
+def count_launches(own_source: str | None = None) -> Iterator[LaunchCount]:
+    """Count Triton kernel launches (compiled or interpreted) while the block runs.
+
+    A launch is the candidate's own when its ``@triton.jit`` function was compiled from
+    ``own_source`` (``runner.isolate.source_name(spec, "code")``): FlagGems' kernels, which a
+    candidate may call or which ``use_gems()`` runs, and other operators' kernels are not.
+    Autotuned and heuristics-wrapped kernels reach ``JITFunction.run`` too, and count.
+    """
     from triton.runtime import interpreter, jit
 
     counter = LaunchCount()
@@ -105,6 +118,9 @@ def count_launches() -> Iterator[LaunchCount]:
         def run(self, *args, **kwargs):
             if not kwargs.get("warmup", False):
                 counter.launches += 1
+                code = getattr(getattr(self, "fn", None), "__code__", None)
+                if own_source is not None and code is not None and code.co_filename == own_source:
+                    counter.own += 1
             return original(self, *args, **kwargs)
 
         return run

@@ -1,0 +1,69 @@
+"""Proof that the candidate's own kernel computed the result (SPEC 8): cheaters next to an honest
+relu, each caught with its own reason, the honest one selected (CPU, Triton interpreter)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+from helpers import RELU_CODE, operator_json, perf
+
+HONEST = RELU_CODE.format(grid="triton.cdiv(x.numel(), 1024)")
+NOOP_KERNEL = """
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def touch_kernel(x_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    tl.load(x_ptr + offs, mask=offs < n)
+"""
+CHEATS = {
+    # launches a kernel of its own, then computes the result with the very op it replaces
+    "relu_v2": NOOP_KERNEL + "\n\ndef relu_v2(x):\n    touch_kernel[(1,)](x, x.numel(), BLOCK=128)\n    return torch.relu(x)\n",
+    # no kernel of its own; the only launch is the test's
+    "relu_v3": "import torch\n\n\ndef relu_v3(x):\n    return x.clamp(min=0)\n",
+}
+
+
+def relu_test(entry: str, *, launch_in_test: bool = False) -> str:
+    extra = NOOP_KERNEL.replace("touch_kernel", "test_side_kernel") if launch_in_test else "import torch\n"
+    call = "    test_side_kernel[(1,)](x, x.numel(), BLOCK=128)\n" if launch_in_test else ""
+    return extra + textwrap.dedent(f"""
+        import pytest
+        from flag_gems.experimental_ops.{entry} import {entry}
+
+        @pytest.mark.parametrize("n", [7, 300])
+        def test_{entry}(n):
+            x = torch.randn(n, device="cuda")
+        """) + call + f"    torch.testing.assert_close({entry}(x), torch.relu(x))\n"
+
+
+def test_each_cheater_is_rejected_with_its_own_reason_and_the_honest_relu_is_selected(pytester):
+    ops = pytester.mkdir("ops")
+    files = {
+        "relu": operator_json("relu", code=HONEST, test=relu_test("relu")),
+        "relu_v2": operator_json("relu_v2", code=CHEATS["relu_v2"], test=relu_test("relu_v2")),
+        "relu_v3": operator_json("relu_v3", code=CHEATS["relu_v3"], test=relu_test("relu_v3", launch_in_test=True)),
+    }
+    for name, data in files.items():
+        (ops / f"{name}.json").write_text(json.dumps(data))
+    (pytester.path / "your_perf_data.json").write_text(json.dumps(perf({n: [([8], "fp32", 0.5, 1.0)] for n in files})))
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--flaggems-ops=ops", "--flaggems-device=cpu", "--flaggems-batch=2",
+        "--flaggems-report-dir=out",
+    )  # fmt: skip
+    selected = json.loads((pytester.path / "out" / "selected_batch2.json").read_text())
+    assert sorted(selected["operators"]) == ["relu"], result.stdout.str()[-3000:]
+    assert "Fallback: falls back to aten::relu, the ATen op it replaces" in selected["rejected"]["relu_v2"]
+    assert selected["rejected"]["relu_v3"].startswith("no Triton kernel of its own ran in its tests")
+
+
+def test_allow_fallback_relaxes_the_fallback_check(pytester):
+    ops = pytester.mkdir("ops")
+    (ops / "relu_v2.json").write_text(json.dumps(operator_json("relu_v2", code=CHEATS["relu_v2"], test=relu_test("relu_v2"))))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--flaggems-ops=ops", "--flaggems-device=cpu",
+                                           "--flaggems-allow-fallback")  # fmt: skip
+    result.assert_outcomes(passed=4)
