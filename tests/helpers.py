@@ -103,3 +103,40 @@ def session_json(outcomes: dict[str, tuple[int, int]], *, partial: bool = False)
         operators[op] = {"op": op, "passed": passed, "failed": failed, "load_error": None, "complete": True,
                          "blocked": blocked, "evidence": evidence}  # fmt: skip
     return {"partial": partial, "provenance": {}, "operators": operators, "decisions": []}
+
+
+SIGMOID = """
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def sigmoid_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    tl.store(out_ptr + offs, {value}, mask=mask)
+
+
+def {entry}(x):
+    assert x.is_cuda, "written for CUDA"
+    out = torch.empty_like(x)
+    sigmoid_kernel[(triton.cdiv(x.numel(), 128),)](x, out, x.numel(), BLOCK=128)
+    return out
+"""
+# FlagGems' own test style (tests/test_<op>.py): the op is called through aten inside use_gems().
+DISPATCH_TEST = """
+import pytest
+import torch
+import flag_gems
+
+
+@pytest.mark.parametrize("n", [7, 300])
+def test_sigmoid(n):
+    x = torch.randn(n, device=flag_gems.device)
+    ref = torch.sigmoid(x)
+    with flag_gems.use_gems():
+        res = torch.ops.aten.sigmoid(x)
+    torch.testing.assert_close(res, ref)
+"""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import textwrap
 
-from helpers import RELU_CODE, operator_json, perf
+from helpers import DISPATCH_TEST, RELU_CODE, SIGMOID, operator_json, perf
 
 HONEST = RELU_CODE.format(grid="triton.cdiv(x.numel(), 1024)")
 NOOP_KERNEL = """
@@ -67,3 +67,21 @@ def test_allow_fallback_relaxes_the_fallback_check(pytester):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--flaggems-ops=ops", "--flaggems-device=cpu",
                                            "--flaggems-allow-fallback")  # fmt: skip
     result.assert_outcomes(passed=4)
+
+
+def test_a_flaggems_style_dispatch_test_runs_the_candidate(pytester):
+    """The honest sigmoid passes its dispatch-style tests and is selected; a wrong one (its kernel
+    writes zeros) fails them, because ``use_gems()`` routes ``aten::sigmoid`` to the candidate."""
+    for folder, value in (("honest", "1.0 / (1.0 + tl.exp(-x))"), ("wrong", "x * 0.0")):
+        ops = pytester.mkdir(folder)
+        code = SIGMOID.format(value=value, entry="sigmoid")
+        (ops / "sigmoid.json").write_text(json.dumps(operator_json("sigmoid", code=code, test=DISPATCH_TEST)))
+    (pytester.path / "your_perf_data.json").write_text(json.dumps(perf({"sigmoid": [([8], "fp32", 0.5, 1.0)]})))
+    for folder, passed, failed in (("honest", 4, 0), ("wrong", 2, 2)):
+        result = pytester.runpytest_subprocess(
+            "-p", "no:cacheprovider", f"--flaggems-ops={folder}", "--flaggems-device=cpu", "--flaggems-batch=2",
+            f"--flaggems-report-dir=out-{folder}", "--flaggems-your-data=your_perf_data.json",
+        )  # fmt: skip
+        result.assert_outcomes(passed=passed, failed=failed)
+        selected = json.loads((pytester.path / f"out-{folder}" / "selected_batch2.json").read_text())
+        assert ("sigmoid" in selected["operators"]) is (folder == "honest"), result.stdout.str()[-3000:]

@@ -146,10 +146,12 @@ class CandidateRunner:
     @contextlib.contextmanager
     def operator_context(self, loaded: Loaded) -> Iterator[None]:
         """What candidate code of ``loaded`` runs in: its modules, the device, the scratch folder."""
-        from pytest_flaggems_import.runner import device, isolate
+        from pytest_flaggems_import.runner import device, dispatch, isolate
 
+        keys = dispatch.candidate_keys(loaded.module, loaded.spec) if loaded.module and loaded.spec else {}
+        routed = dispatch.routing(isolate.flag_gems_runtime().module, keys, self.device)
         modules = isolate.candidate_modules(loaded.modules)
-        with modules, device.device_context(self.device), confine.confined(self.scratch, loaded.side_effects):
+        with modules, device.device_context(self.device), confine.confined(self.scratch, loaded.side_effects), routed:
             yield
 
     @contextlib.contextmanager
