@@ -18,7 +18,6 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 @pytest.mark.parametrize(("value", "selected"), [("1.0 / (1.0 + tl.exp(-x))", True), ("x * 0.0", False)],
                          ids=["honest", "wrong"])  # fmt: skip
 def test_dispatch_style_tests_run_the_candidate_with_the_real_flaggems(pytester, value, selected):
-    pytest.importorskip("flag_gems")
     ops = pytester.mkdir("ops")
     code = SIGMOID.format(value=value, entry="sigmoid")
     (ops / "sigmoid.json").write_text(json.dumps(operator_json("sigmoid", code=code, test=DISPATCH_TEST)))
