@@ -85,3 +85,43 @@ def test_a_flaggems_style_dispatch_test_runs_the_candidate(pytester):
         result.assert_outcomes(passed=passed, failed=failed)
         selected = json.loads((pytester.path / f"out-{folder}" / "selected_batch2.json").read_text())
         assert ("sigmoid" in selected["operators"]) is (folder == "honest"), result.stdout.str()[-3000:]
+
+
+CONTRACT_CHEATS = {
+    # zeroes its input and returns it: right for a relu of non-positive numbers, wrong otherwise
+    "relu_v4": RELU_CODE.format(grid="triton.cdiv(x.numel(), 1024)").replace("def relu(", "def relu_v4(")
+    .replace("    out = torch.empty_like(x)\n", "    out = x\n"),
+    # an in-place relu that works on a copy and returns the copy
+    "relu_": RELU_CODE.format(grid="triton.cdiv(x.numel(), 1024)").replace("def relu(", "def relu_("),
+}
+
+
+def test_an_entry_that_writes_into_its_input_or_an_in_place_op_that_returns_a_copy_is_rejected(pytester):
+    ops = pytester.mkdir("ops")
+    in_place_test = textwrap.dedent("""
+        import torch
+        from flag_gems.experimental_ops.relu_ import relu_
+
+        def test_relu_():
+            x = torch.randn(300, device="cuda")
+            expected = torch.relu(x)
+            torch.testing.assert_close(relu_(x.clone()), expected)
+    """)
+    files = {
+        "relu": operator_json("relu", code=HONEST, test=relu_test("relu")),
+        "relu_v4": operator_json("relu_v4", code=CONTRACT_CHEATS["relu_v4"], test=relu_test("relu_v4")),
+        "relu_": operator_json("relu_", code=CONTRACT_CHEATS["relu_"], test=in_place_test),
+    }
+    for name, data in files.items():
+        (ops / f"{name}.json").write_text(json.dumps(data))
+    (pytester.path / "your_perf_data.json").write_text(json.dumps(perf({n: [([8], "fp32", 0.5, 1.0)] for n in files})))
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--flaggems-ops=ops", "--flaggems-device=cpu", "--flaggems-batch=2",
+        "--flaggems-report-dir=out",
+    )  # fmt: skip
+    selected = json.loads((pytester.path / "out" / "selected_batch2.json").read_text())
+    assert sorted(selected["operators"]) == ["relu"], result.stdout.str()[-3000:]
+    # The test compares against torch.relu(x) computed after the call: the zeroed input hides the
+    # wrong result from the test itself, not from the contract check.
+    assert "changes its input #0, which the op must leave as it was" in selected["rejected"]["relu_v4"]
+    assert "works in place but does not return its first argument" in selected["rejected"]["relu_"]

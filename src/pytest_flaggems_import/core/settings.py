@@ -224,6 +224,14 @@ OPTIONS: tuple[Option, ...] = (
         is_flag=True,
     ),
     Option(
+        "allow_mutation",
+        False,
+        parse_bool,
+        "Let an entry change inputs it must not, return an input's memory, or (in place) not return its "
+        "argument, without failing its test. Default: off.",
+        is_flag=True,
+    ),
+    Option(
         "allow_cpu_timings",
         False,
         parse_bool,
@@ -288,6 +296,7 @@ class Settings:
     bench_shapes: str | None = None
     bench_dtypes: str = "float16,float32,bfloat16"
     allow_fallback: bool = False
+    allow_mutation: bool = False
     allow_cpu_timings: bool = False
     regen: Path | None = None
     import_root: Path | None = field(default=None, metadata={"option": "import"})

@@ -138,7 +138,7 @@ class CandidateRunner:
         if tampered:
             raise guard.Tampering(f"the code replaces {', '.join(tampered)} (restored)")
         entry = isolate.entry_function(module, spec)
-        if not self.settings.allow_fallback:
+        if not (self.settings.allow_fallback and self.settings.allow_mutation):
             # Before test_func imports it: tests call the guarded entry (runner.proof).
             setattr(module, spec.entry, proof.guarded(entry, spec.name))
         return module, isolate.aliases(module, spec, category)
@@ -209,7 +209,7 @@ class CandidateRunner:
         spec = operator.stash[LOADED].spec
         own = source_name(spec, "code") if spec is not None else None
         before = guard.snapshot()
-        proof.take_fallbacks()  # none of an earlier item's count here
+        proof.take_findings()  # none of an earlier item's count here
         with guard.time_limit(self.settings.timeout), guard.count_launches(own) as counter:
             try:
                 result = yield
@@ -224,9 +224,13 @@ class CandidateRunner:
                 tampered = guard.restore_tampering(before)
         if tampered:
             raise guard.Tampering(f"the operator replaced {', '.join(tampered)} during the test (restored)")
-        fallbacks = proof.take_fallbacks()
-        if fallbacks and item_kind(item) == "test":
-            raise proof.Fallback(f"falls back to {', '.join(fallbacks)}, the ATen op it replaces (--flaggems-allow-fallback)")
+        found = proof.take_findings()
+        if item_kind(item) == "test":
+            if found.fallbacks and not self.settings.allow_fallback:
+                ops = ", ".join(found.fallbacks)
+                raise proof.Fallback(f"falls back to {ops}, the ATen op it replaces (--flaggems-allow-fallback)")
+            if found.contract and not self.settings.allow_mutation:
+                raise proof.BrokenContract(f"{'; '.join(found.contract)} (--flaggems-allow-mutation)")
         return result
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

@@ -90,7 +90,7 @@ def warm_lazy_imports() -> None:
     # The first dispatch mode (runner.proof) imports torch._dynamo, which rewraps torch.manual_seed:
     # not the candidate's tampering.
     proof.guarded(torch.neg, proof.OpName("aten", "neg"))(x)
-    proof.take_fallbacks()
+    proof.take_findings()
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Proof that the candidate computed its result itself (SPEC 8, "the candidate's own kernel").
 
-Two checks here; both run in the worker, around every call of the entry function that a test
-makes, and both report to the plugin rather than raise inside the call (a test could catch and
+These checks run in the worker, around every call of the entry function that a test makes, and
+report to the plugin (``take_findings``) rather than raise inside the call (a test could catch and
 swallow an exception raised there):
 
 - **Own kernel**: ``guard.count_launches(own_source)`` counts only kernels compiled from the
@@ -12,6 +12,11 @@ swallow an exception raised there):
   fallback, whatever Triton kernel ran beside it. Allocation, view, copy and every other op are
   allowed (a candidate may use ``torch.empty_like``, ``.contiguous()``, ``x.view(-1)``).
   ``--flaggems-allow-fallback`` turns this off.
+- **Argument contract** (``ArgumentContract``, from the ATen schema): an argument the op does not
+  write (``Tensor self``, not ``Tensor(a!)``) must be bit-identical after the call (a cheater that
+  zeroes its input and returns it); a result must not share memory with an argument unless the
+  op returns an alias (views, in-place, ``out=``); an in-place op must return its first argument.
+  ``--flaggems-allow-mutation`` turns this off.
 
 Benchmarks call the unguarded entry (``unguarded``): a dispatch mode would add host time.
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_flaggems_import.core.names import OpName
@@ -31,8 +37,59 @@ class Fallback(CandidateError):
     """The entry produced its result with the ATen op it claims to replace."""
 
 
-_SEEN: list[str] = []  # fallbacks recorded since the last ``take_fallbacks()``
+class BrokenContract(CandidateError):
+    """The entry changed an input it must not change, returned memory of an input, or (in place)
+    did not return the argument it works on."""
+
+
+@dataclass
+class Findings:
+    fallbacks: list[str] = field(default_factory=list)  # ATen ops, in the order first seen
+    contract: list[str] = field(default_factory=list)  # one phrase each
+
+    def add(self, where: list[str], found: str) -> None:
+        if found not in where:
+            where.append(found)
+
+
+_FOUND = Findings()  # since the last ``take_findings()``
 _DEPTH = [0]  # nesting of guarded calls: only the outermost records
+
+
+@dataclass(frozen=True)
+class ArgumentContract:
+    """From the ATen schema: which arguments the op may write, and whether its result may alias
+    an argument (a view op, an in-place or out= op). An op without an ATen schema: writes nothing,
+    returns fresh memory (an in-place name, ``relu_``, writes and returns its first argument)."""
+
+    writable: frozenset[str | int] = frozenset()
+    may_alias: bool = False
+    in_place: bool = False
+
+    @classmethod
+    def of(cls, name: OpName) -> ArgumentContract:
+        schema = _schema(name)
+        if schema is None:
+            in_place = name.base.endswith("_") and not name.base.endswith("__")
+            return cls(frozenset({0}) if in_place else frozenset(), in_place, in_place)
+        writable: set[str | int] = set()
+        for i, argument in enumerate(schema.arguments):
+            if argument.alias_info is not None and argument.alias_info.is_write:
+                writable |= {argument.name} if argument.kwarg_only else {i, argument.name}
+        may_alias = any(r.alias_info is not None for r in schema.returns)
+        first = schema.arguments[0] if schema.arguments else None
+        in_place = bool(first is not None and 0 in writable and not first.kwarg_only and may_alias)
+        return cls(frozenset(writable), may_alias, in_place)
+
+
+def _schema(name: OpName) -> Any:
+    import torch
+
+    packet = getattr(getattr(torch.ops, name.namespace, None), name.base, None)
+    try:
+        return getattr(packet, name.overload or "default")._schema if packet is not None else None
+    except AttributeError:
+        return None
 
 
 def replaced_ops(name: OpName) -> frozenset[str]:
@@ -43,35 +100,92 @@ def replaced_ops(name: OpName) -> frozenset[str]:
 
 
 def guarded(entry: Callable[..., Any], name: OpName) -> Callable[..., Any]:
-    """``entry``, recording calls of its own ATen op while it runs (see module docstring)."""
+    """``entry``, recording calls of its own ATen op while it runs and checking its argument
+    contract (see module docstring)."""
     replaced = replaced_ops(name)
+    contract = ArgumentContract.of(_versionless(name))
 
     @functools.wraps(entry)
     def call(*args: Any, **kwargs: Any) -> Any:
         if _DEPTH[0]:
             return entry(*args, **kwargs)
         recorder = _recorder(replaced)
+        kept = _read_only_copies(args, kwargs, contract)
         _DEPTH[0] += 1
         try:
             with recorder:
-                return entry(*args, **kwargs)
+                result = entry(*args, **kwargs)
         finally:
             _DEPTH[0] -= 1
-            _SEEN.extend(s for s in recorder.seen if s not in _SEEN)
+            for op in recorder.seen:
+                _FOUND.add(_FOUND.fallbacks, op)
+        for problem in _broken(args, kwargs, kept, result, contract):
+            _FOUND.add(_FOUND.contract, problem)
+        return result
 
     call.__flaggems_unguarded__ = entry  # type: ignore[attr-defined]
     return call
+
+
+def _versionless(name: OpName) -> OpName:
+    return OpName(name.namespace, re.sub(r"_v\d+\Z", "", name.base), name.overload)
 
 
 def unguarded(entry: Callable[..., Any]) -> Callable[..., Any]:
     return getattr(entry, "__flaggems_unguarded__", entry)
 
 
-def take_fallbacks() -> list[str]:
-    """The fallbacks recorded since the last call, and forget them."""
-    found = list(_SEEN)
-    _SEEN.clear()
+def take_findings() -> Findings:
+    """What guarded calls found since the last call, and forget it."""
+    global _FOUND
+    found, _FOUND = _FOUND, Findings()
     return found
+
+
+def _tensors(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[tuple[str | int, Any]]:
+    import torch
+
+    named: list[tuple[str | int, Any]] = [(i, a) for i, a in enumerate(args)] + list(kwargs.items())
+    return [(key, value) for key, value in named if isinstance(value, torch.Tensor)]
+
+
+def _read_only_copies(args: tuple[Any, ...], kwargs: dict[str, Any], contract: ArgumentContract) -> dict[str | int, Any]:
+    return {key: t.detach().clone() for key, t in _tensors(args, kwargs) if key not in contract.writable}
+
+
+def _broken(args: tuple[Any, ...], kwargs: dict[str, Any], kept: dict[str | int, Any], result: Any,
+            contract: ArgumentContract) -> list[str]:  # fmt: skip
+    import torch
+
+    found = []
+    tensors = dict(_tensors(args, kwargs))
+    for key, copy in kept.items():
+        if not _same_bits(tensors[key], copy):
+            found.append(f"changes its input {_label(key)}, which the op must leave as it was")
+    results = [r for r in (result if isinstance(result, (tuple, list)) else (result,)) if isinstance(r, torch.Tensor)]
+    if not contract.may_alias:
+        for r in results:
+            for key, t in tensors.items():
+                if r.numel() and t.numel() and r.untyped_storage().data_ptr() == t.untyped_storage().data_ptr():
+                    found.append(f"returns the memory of its input {_label(key)} (the op returns a new tensor)")
+    if contract.in_place and args and isinstance(args[0], torch.Tensor):
+        same = results and results[0].untyped_storage().data_ptr() == args[0].untyped_storage().data_ptr()
+        if not same:
+            found.append("works in place but does not return its first argument")
+    return found
+
+
+def _same_bits(a: Any, b: Any) -> bool:
+    """Bit for bit (NaN equals NaN), whatever the dtype."""
+    import torch
+
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    return torch.equal(a.detach().reshape(-1).contiguous().view(torch.uint8), b.reshape(-1).contiguous().view(torch.uint8))
+
+
+def _label(key: str | int) -> str:
+    return f"#{key}" if isinstance(key, int) else repr(key)
 
 
 def _recorder(replaced: frozenset[str]) -> Any:
