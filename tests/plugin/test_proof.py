@@ -96,7 +96,7 @@ CONTRACT_CHEATS = {
 }
 
 
-def test_an_entry_that_writes_into_its_input_or_an_in_place_op_that_returns_a_copy_is_rejected(pytester):
+def test_input_writes_in_place_copies_and_self_restoring_patches_are_rejected(pytester):
     ops = pytester.mkdir("ops")
     in_place_test = textwrap.dedent("""
         import torch
@@ -107,7 +107,17 @@ def test_an_entry_that_writes_into_its_input_or_an_in_place_op_that_returns_a_co
             expected = torch.relu(x)
             torch.testing.assert_close(relu_(x.clone()), expected)
     """)
+    self_restoring = relu_test("relu_v5").replace(
+        "    torch.testing.assert_close(",
+        "    real = torch.testing.assert_close\n"
+        "    def once(*args, **kwargs):  # puts the real one back on its first call: no trace afterwards\n"
+        "        torch.testing.assert_close = real\n"
+        "    torch.testing.assert_close = once\n"
+        "    torch.testing.assert_close(",
+    )
+    wrong = RELU_CODE.format(grid="triton.cdiv(x.numel(), 1024)").replace("def relu(", "def relu_v5(")
     files = {
+        "relu_v5": operator_json("relu_v5", code=wrong.replace("tl.where(x > 0, x, 0.0)", "(x * 0.0)"), test=self_restoring),
         "relu": operator_json("relu", code=HONEST, test=relu_test("relu")),
         "relu_v4": operator_json("relu_v4", code=CONTRACT_CHEATS["relu_v4"], test=relu_test("relu_v4")),
         "relu_": operator_json("relu_", code=CONTRACT_CHEATS["relu_"], test=in_place_test),
@@ -121,7 +131,8 @@ def test_an_entry_that_writes_into_its_input_or_an_in_place_op_that_returns_a_co
     )  # fmt: skip
     selected = json.loads((pytester.path / "out" / "selected_batch2.json").read_text())
     assert sorted(selected["operators"]) == ["relu"], result.stdout.str()[-3000:]
-    # The test compares against torch.relu(x) computed after the call: the zeroed input hides the
-    # wrong result from the test itself, not from the contract check.
+    # relu_v4's test computes torch.relu(x) after the call, on the input it overwrote: the test
+    # passes; the contract check is what catches it.
     assert "changes its input #0, which the op must leave as it was" in selected["rejected"]["relu_v4"]
     assert "works in place but does not return its first argument" in selected["rejected"]["relu_"]
+    assert "Tampering: the operator replaced torch.testing.assert_close during the test" in selected["rejected"]["relu_v5"]

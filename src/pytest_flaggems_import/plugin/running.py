@@ -210,7 +210,8 @@ class CandidateRunner:
         own = source_name(spec, "code") if spec is not None else None
         before = guard.snapshot()
         proof.take_findings()  # none of an earlier item's count here
-        with guard.time_limit(self.settings.timeout), guard.count_launches(own) as counter:
+        limit = guard.time_limit(self.settings.timeout)
+        with limit, guard.count_launches(own) as counter, guard.recording_replacements() as replaced:
             try:
                 result = yield
             except (KeyboardInterrupt, SystemExit, pytest.exit.Exception) as exc:
@@ -221,7 +222,7 @@ class CandidateRunner:
                 raise guard.CandidateExit(f"the test raised {first_line(exc)}") from None
             finally:
                 props.put(item, props.LAUNCHES, counter.own)
-                tampered = guard.restore_tampering(before)
+                tampered = sorted({*guard.restore_tampering(before), *replaced})
         if tampered:
             raise guard.Tampering(f"the operator replaced {', '.join(tampered)} during the test (restored)")
         found = proof.take_findings()

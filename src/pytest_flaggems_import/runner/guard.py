@@ -12,6 +12,7 @@ import functools
 import signal
 import threading
 import time
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -141,6 +142,42 @@ def _watched() -> dict[str, object]:
         "torch": torch, "torch.nn.functional": torch.nn.functional, "torch.testing": torch.testing,
         "torch.Tensor": torch.Tensor, "torch.special": torch.special, "torch.linalg": torch.linalg,
     }  # fmt: skip
+
+
+@contextlib.contextmanager
+def recording_replacements() -> Iterator[list[str]]:
+    """Record each assignment to (or deletion of) an existing attribute of the watched modules
+    while the block runs, even one undone before it ends: a patch of ``torch.testing.assert_close``
+    that puts itself back after one call leaves no trace in a before/after snapshot.
+
+    The modules' class is swapped for one whose ``__setattr__`` records; writing into a module's
+    ``__dict__`` directly bypasses it (the snapshot still catches what stays changed)."""
+    replaced: list[str] = []
+    swapped = []
+    for name, owner in _watched().items():
+        if type(owner) is types.ModuleType:
+            owner.__class__ = _recording_module(name, replaced)
+            swapped.append(owner)
+    try:
+        yield replaced
+    finally:
+        for owner in swapped:
+            owner.__class__ = types.ModuleType
+
+
+def _recording_module(name: str, replaced: list[str]) -> type[types.ModuleType]:
+    class RecordingModule(types.ModuleType):
+        def __setattr__(self, attr: str, value: object) -> None:
+            if not attr.startswith("__") and self.__dict__.get(attr, value) is not value:
+                replaced.append(f"{name}.{attr}")
+            super().__setattr__(attr, value)
+
+        def __delattr__(self, attr: str) -> None:
+            if attr in self.__dict__:
+                replaced.append(f"{name}.{attr}")
+            super().__delattr__(attr)
+
+    return RecordingModule
 
 
 def snapshot() -> dict[str, dict[str, object]]:
