@@ -25,6 +25,9 @@ CHEATS = {
     "relu_v2": NOOP_KERNEL + "\n\ndef relu_v2(x):\n    touch_kernel[(1,)](x, x.numel(), BLOCK=128)\n    return torch.relu(x)\n",
     # no kernel of its own; the only launch is the test's
     "relu_v3": "import torch\n\n\ndef relu_v3(x):\n    return x.clamp(min=0)\n",
+    # its kernel runs (on a copy), but the result comes from torch (clamp: not relu, so no fallback)
+    "relu_v6": NOOP_KERNEL + "\n\ndef relu_v6(x):\n    touch_kernel[(1,)](x.clone(), x.numel(), BLOCK=128)\n"
+               "    return x.clamp(min=0)\n",
 }
 
 
@@ -47,6 +50,7 @@ def test_each_cheater_is_rejected_with_its_own_reason_and_the_honest_relu_is_sel
         "relu": operator_json("relu", code=HONEST, test=relu_test("relu")),
         "relu_v2": operator_json("relu_v2", code=CHEATS["relu_v2"], test=relu_test("relu_v2")),
         "relu_v3": operator_json("relu_v3", code=CHEATS["relu_v3"], test=relu_test("relu_v3", launch_in_test=True)),
+        "relu_v6": operator_json("relu_v6", code=CHEATS["relu_v6"], test=relu_test("relu_v6")),
     }
     for name, data in files.items():
         (ops / f"{name}.json").write_text(json.dumps(data))
@@ -59,6 +63,7 @@ def test_each_cheater_is_rejected_with_its_own_reason_and_the_honest_relu_is_sel
     assert sorted(selected["operators"]) == ["relu"], result.stdout.str()[-3000:]
     assert "Fallback: falls back to aten::relu, the ATen op it replaces" in selected["rejected"]["relu_v2"]
     assert selected["rejected"]["relu_v3"].startswith("no Triton kernel of its own ran in its tests")
+    assert selected["rejected"]["relu_v6"].startswith("its results do not depend on its own kernels (ghost replay")
 
 
 def test_allow_fallback_relaxes_the_fallback_check(pytester):

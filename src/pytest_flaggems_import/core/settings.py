@@ -232,6 +232,14 @@ OPTIONS: tuple[Option, ...] = (
         is_flag=True,
     ),
     Option(
+        "allow_kernel_free",
+        False,
+        parse_bool,
+        "Select an operator whose results stay the same with its kernels turned into no-ops (ghost "
+        "replay). Default: off.",
+        is_flag=True,
+    ),
+    Option(
         "allow_cpu_timings",
         False,
         parse_bool,
@@ -297,6 +305,7 @@ class Settings:
     bench_dtypes: str = "float16,float32,bfloat16"
     allow_fallback: bool = False
     allow_mutation: bool = False
+    allow_kernel_free: bool = False
     allow_cpu_timings: bool = False
     regen: Path | None = None
     import_root: Path | None = field(default=None, metadata={"option": "import"})

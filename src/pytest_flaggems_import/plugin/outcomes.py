@@ -72,6 +72,11 @@ class Outcomes:
                     record.bench_wrong = props.ERROR in found
         elif final(report) or crashed or not report.passed:
             _count_test(record, report, int(found.get(props.LAUNCHES, 0)))
+            if report.passed and props.GHOST in found:
+                if found[props.GHOST]:
+                    record.ghost_dependent += 1
+                else:
+                    record.ghost_independent += 1
             if report.failed and record.first_failure is None:
                 record.first_failure = found.get(props.ERROR) or failure_line(report)
 
@@ -117,6 +122,9 @@ class Outcomes:
             return Block("no test passed (all skipped)", failed=False)
         if r.passed and r.launches == 0:
             return Block("no Triton kernel of its own ran in its tests", failed=True)
+        if r.ghost_independent and not r.ghost_dependent:
+            return Block("its results do not depend on its own kernels (ghost replay: the same output with "
+                         "them turned into no-ops; --flaggems-allow-kernel-free)", failed=True)  # fmt: skip
         if r.bench_error and (bench_decides or r.bench_wrong):
             # On the CPU, timings decide nothing (SPEC §7): a benchmark that timed out there
             # blocks nothing; a wrong result at a benchmark shape always does.

@@ -15,6 +15,7 @@ import pytest
 ITEM = "flaggems"  # {"op", "kind", "of"}: which operator, what kind of item, how many items it has
 ERROR = "flaggems_error"  # why an operator's load, tests or benchmark failed, one line
 LAUNCHES = "flaggems_launches"  # launches of the candidate's own Triton kernels during a test
+GHOST = "flaggems_ghost"  # True: with its kernels turned into no-ops, the result changed (runner.proof)
 BENCH = "flaggems_bench"  # measured rows of a benchmark item
 RETIRE = "flaggems_retire"  # the worker that ran this item ends after it (an unclean operator)
 _JSON = (ITEM, BENCH)

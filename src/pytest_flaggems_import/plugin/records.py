@@ -30,6 +30,8 @@ class OpRecord:
     failed: int = 0
     skipped: int = 0
     launches: int = 0
+    ghost_dependent: int = 0  # tests whose ghost replay changed the result
+    ghost_independent: int = 0  # tests whose ghost replay gave the same result
     failures: list[str] = field(default_factory=list)
     bench: list[dict] = field(default_factory=list)
     bench_error: str | None = None

@@ -138,9 +138,10 @@ class CandidateRunner:
         if tampered:
             raise guard.Tampering(f"the code replaces {', '.join(tampered)} (restored)")
         entry = isolate.entry_function(module, spec)
-        if not (self.settings.allow_fallback and self.settings.allow_mutation):
+        if not (self.settings.allow_fallback and self.settings.allow_mutation and self.settings.allow_kernel_free):
             # Before test_func imports it: tests call the guarded entry (runner.proof).
-            setattr(module, spec.entry, proof.guarded(entry, spec.name))
+            own = isolate.source_name(spec, "code") if not self.settings.allow_kernel_free else None
+            setattr(module, spec.entry, proof.guarded(entry, spec.name, own))
         return module, isolate.aliases(module, spec, category)
 
     @contextlib.contextmanager
@@ -226,6 +227,8 @@ class CandidateRunner:
         if tampered:
             raise guard.Tampering(f"the operator replaced {', '.join(tampered)} during the test (restored)")
         found = proof.take_findings()
+        if found.ghost:
+            props.put(item, props.GHOST, all(found.ghost))
         if item_kind(item) == "test":
             if found.fallbacks and not self.settings.allow_fallback:
                 ops = ", ".join(found.fallbacks)

@@ -23,9 +23,12 @@ Benchmarks call the unguarded entry (``unguarded``): a dispatch mode would add h
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import re
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +49,7 @@ class BrokenContract(CandidateError):
 class Findings:
     fallbacks: list[str] = field(default_factory=list)  # ATen ops, in the order first seen
     contract: list[str] = field(default_factory=list)  # one phrase each
+    ghost: list[bool] = field(default_factory=list)  # ghost replays: did the result depend on its kernels?
 
     def add(self, where: list[str], found: str) -> None:
         if found not in where:
@@ -99,9 +103,9 @@ def replaced_ops(name: OpName) -> frozenset[str]:
     return frozenset({f"{name.namespace}::{base}", f"{name.namespace}::{base}_"})
 
 
-def guarded(entry: Callable[..., Any], name: OpName) -> Callable[..., Any]:
-    """``entry``, recording calls of its own ATen op while it runs and checking its argument
-    contract (see module docstring)."""
+def guarded(entry: Callable[..., Any], name: OpName, own_source: str | None = None) -> Callable[..., Any]:
+    """``entry``, recording calls of its own ATen op while it runs, checking its argument
+    contract, and replaying its first call of each test without its kernels (module docstring)."""
     replaced = replaced_ops(name)
     contract = ArgumentContract.of(_versionless(name))
 
@@ -121,10 +125,85 @@ def guarded(entry: Callable[..., Any], name: OpName) -> Callable[..., Any]:
                 _FOUND.add(_FOUND.fallbacks, op)
         for problem in _broken(args, kwargs, kept, result, contract):
             _FOUND.add(_FOUND.contract, problem)
+        if own_source is not None and not contract.writable and not _FOUND.ghost:
+            depends = _depends_on_kernels(entry, args, kwargs, result, own_source)
+            if depends is not None:
+                _FOUND.ghost.append(depends)
         return result
 
     call.__flaggems_unguarded__ = entry  # type: ignore[attr-defined]
     return call
+
+
+def _depends_on_kernels(entry: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], result: Any,
+                        own_source: str) -> bool | None:  # fmt: skip
+    """Ghost replay: call ``entry`` again on copies of its inputs with its own kernels turned into
+    no-ops and every fresh ``torch.empty*`` filled with poison (NaN, or an odd integer). A result
+    computed by its kernels comes out different; one computed some other way (torch, a cache)
+    comes out the same. None when there is nothing to compare (no tensor, or an empty one)."""
+    import torch
+    from torch.utils._pytree import tree_flatten, tree_map
+
+    real = [r for r in tree_flatten(result)[0] if isinstance(r, torch.Tensor)]
+    if not real or all(r.numel() == 0 for r in real):
+        return None
+    copies = tree_map(lambda v: v.detach().clone() if isinstance(v, torch.Tensor) else v, (args, kwargs))
+    try:
+        with _kernels_skipped(own_source), _poisoned_allocations():
+            ghost_result = entry(*copies[0], **copies[1])
+    except Exception:  # noqa: BLE001 - it could not produce a result without its kernels
+        return True
+    ghost = [r for r in tree_flatten(ghost_result)[0] if isinstance(r, torch.Tensor)]
+    if len(ghost) != len(real):
+        return True
+    return not all(_same_bits(r, g) for r, g in zip(real, ghost, strict=True))
+
+
+@contextlib.contextmanager
+def _kernels_skipped(own_source: str) -> Iterator[None]:
+    from triton.runtime import interpreter, jit
+
+    classes = [jit.JITFunction, interpreter.InterpretedFunction]
+    originals = {cls: cls.__dict__["run"] for cls in classes if "run" in cls.__dict__}
+
+    def skipping(original: Callable[..., Any]) -> Callable[..., Any]:
+        def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+            code = getattr(getattr(self, "fn", None), "__code__", None)
+            if code is not None and code.co_filename == own_source and not kwargs.get("warmup", False):
+                return None
+            return original(self, *args, **kwargs)
+
+        return run
+
+    for cls, original in originals.items():
+        cls.run = skipping(original)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        for cls, original in originals.items():
+            cls.run = original  # type: ignore[method-assign]
+
+
+def _poisoned_allocations() -> Any:
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    aten = torch.ops.aten
+    allocations = {aten.empty, aten.empty_like, aten.empty_strided, aten.new_empty, aten.new_empty_strided}
+
+    class Poison(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if func.overloadpacket in allocations and isinstance(out, torch.Tensor) and out.numel():
+                if out.dtype.is_floating_point or out.dtype.is_complex:
+                    out.fill_(float("nan"))
+                elif out.dtype == torch.bool:
+                    out.fill_(True)
+                else:
+                    out.fill_(torch.iinfo(out.dtype).min + 77)
+            return out
+
+    return Poison()
 
 
 def _versionless(name: OpName) -> OpName:
@@ -188,6 +267,20 @@ def _label(key: str | int) -> str:
     return f"#{key}" if isinstance(key, int) else repr(key)
 
 
+def _called_by_triton() -> bool:
+    """Whether Triton itself made the current ATen call: its interpreter copies a kernel's results
+    back with ``aten::copy_`` (not a fallback of a candidate ``copy_``)."""
+    import triton
+
+    root = os.path.dirname(triton.__file__) + os.sep
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_filename.startswith(root):
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _recorder(replaced: frozenset[str]) -> Any:
     from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -198,7 +291,7 @@ def _recorder(replaced: frozenset[str]) -> Any:
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             schema = func._schema.name
-            if schema in replaced and schema not in self.seen:
+            if schema in replaced and schema not in self.seen and not _called_by_triton():
                 self.seen.append(schema)
             return func(*args, **(kwargs or {}))
 
