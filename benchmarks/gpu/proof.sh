@@ -24,11 +24,13 @@ session = json.load(open(sys.argv[1]))
 reasons = collections.Counter()
 for d in session["decisions"]:
     r = d.get("reason") or ""
-    key = "selected" if d.get("selected") else ("no own kernel" if "of its own" in r else "fallback" if "falls back" in r else "tests failed" if r.startswith("tests failed") else r[:60])
+    proof = [k for k, p in (("no own kernel", "of its own"), ("fallback", "falls back"), ("ghost", "ghost replay"),
+                            ("contract", "BrokenContract"), ("tampering", "Tampering"), ("side effect", "scratch folder")) if p in r]
+    key = "selected" if d.get("selected") else proof[0] if proof else "tests failed" if r.startswith("tests failed") else r[:60]
     reasons[key] += 1
 print(dict(reasons))
 for d in session["decisions"]:
     r = d.get("reason") or ""
-    if "of its own" in r or "falls back" in r:
+    if any(p in r for p in ("of its own", "falls back", "ghost replay", "BrokenContract", "Tampering", "scratch folder")):
         print(d["op"], "::", r[:300])
 PY
