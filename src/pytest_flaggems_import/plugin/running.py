@@ -145,11 +145,13 @@ class CandidateRunner:
         return module, isolate.aliases(module, spec, category)
 
     @contextlib.contextmanager
-    def operator_context(self, loaded: Loaded) -> Iterator[None]:
-        """What candidate code of ``loaded`` runs in: its modules, the device, the scratch folder."""
+    def operator_context(self, loaded: Loaded, *, route: bool = True) -> Iterator[None]:
+        """What candidate code of ``loaded`` runs in: its modules, the device, the scratch folder,
+        and (``route``: not for benchmarks, which time FlagGems itself inside ``use_gems()``) the
+        candidate behind ``use_gems()`` for its own ATen keys."""
         from pytest_flaggems_import.runner import device, dispatch, isolate
 
-        keys = dispatch.candidate_keys(loaded.module, loaded.spec) if loaded.module and loaded.spec else {}
+        keys = dispatch.candidate_keys(loaded.module, loaded.spec) if route and loaded.module and loaded.spec else {}
         routed = dispatch.routing(isolate.flag_gems_runtime().module, keys, self.device)
         modules = isolate.candidate_modules(loaded.modules)
         with modules, device.device_context(self.device), confine.confined(self.scratch, loaded.side_effects), routed:
@@ -193,7 +195,7 @@ class CandidateRunner:
             out = self._fault_log or sys.stderr
             faulthandler.dump_traceback_later(self.settings.timeout + 60, exit=True, file=out)
         try:
-            with self.operator_context(loaded):
+            with self.operator_context(loaded, route=item_kind(item) != "bench"):
                 return (yield)
         finally:
             if self.in_worker:

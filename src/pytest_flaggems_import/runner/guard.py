@@ -109,27 +109,62 @@ def count_launches(own_source: str | None = None) -> Iterator[LaunchCount]:
     candidate may call or which ``use_gems()`` runs, and other operators' kernels are not.
     Autotuned and heuristics-wrapped kernels reach ``JITFunction.run`` too, and count.
     """
-    from triton.runtime import interpreter, jit
-
     counter = LaunchCount()
-    classes = [jit.JITFunction, interpreter.InterpretedFunction]
-    originals = {cls: cls.__dict__["run"] for cls in classes if "run" in cls.__dict__}
+    depth = [0]  # LibEntry.run calls JITFunction.run on a first launch: count the outer one
 
     def counting(original):
         def run(self, *args, **kwargs):
-            if not kwargs.get("warmup", False):
+            if not kwargs.get("warmup", False) and not depth[0]:
                 counter.launches += 1
-                code = getattr(getattr(self, "fn", None), "__code__", None)
-                if own_source is not None and code is not None and code.co_filename == own_source:
+                if own_source is not None and kernel_source(self) == own_source:
                     counter.own += 1
-            return original(self, *args, **kwargs)
+            depth[0] += 1
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                depth[0] -= 1
 
         return run
 
-    for cls, original in originals.items():
-        cls.run = counting(original)
-    try:
+    with patched_launches(counting):
         yield counter
+
+
+def kernel_classes() -> list[type]:
+    """Where Triton kernels are launched from Python: ``JITFunction.run`` (compiled), the
+    interpreter's, and FlagGems' ``LibEntry.run`` when the real FlagGems is loaded (after its
+    first launch it calls the compiled kernel directly, never ``JITFunction.run`` again)."""
+    import sys
+
+    from triton.runtime import interpreter, jit
+
+    classes: list[type] = [jit.JITFunction, interpreter.InterpretedFunction]
+    libentry = sys.modules.get("flag_gems.utils.libentry")
+    if libentry is not None and isinstance(getattr(libentry, "LibEntry", None), type):
+        classes.append(libentry.LibEntry)
+    return classes
+
+
+def kernel_source(kernel: object) -> str | None:
+    """The file the kernel's Python function was compiled from, through wrappers (``.fn``)."""
+    for _ in range(8):
+        code = getattr(kernel, "__code__", None)
+        if code is not None:
+            return code.co_filename
+        kernel = getattr(kernel, "jit_function", None) or getattr(kernel, "fn", None)
+        if kernel is None:
+            return None
+    return None
+
+
+@contextlib.contextmanager
+def patched_launches(wrap) -> Iterator[None]:  # noqa: ANN001 - wrap(original run) -> replacement
+    """Replace each kernel class's ``run`` with ``wrap(original)`` for the block."""
+    originals = {cls: cls.__dict__["run"] for cls in kernel_classes() if "run" in cls.__dict__}
+    for cls, original in originals.items():
+        cls.run = wrap(original)
+    try:
+        yield
     finally:
         for cls, original in originals.items():
             cls.run = original

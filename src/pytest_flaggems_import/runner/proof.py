@@ -23,12 +23,11 @@ Benchmarks call the unguarded entry (``unguarded``): a dispatch mode would add h
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,29 +158,18 @@ def _depends_on_kernels(entry: Callable[..., Any], args: tuple[Any, ...], kwargs
     return not all(_same_bits(r, g) for r, g in zip(real, ghost, strict=True))
 
 
-@contextlib.contextmanager
-def _kernels_skipped(own_source: str) -> Iterator[None]:
-    from triton.runtime import interpreter, jit
-
-    classes = [jit.JITFunction, interpreter.InterpretedFunction]
-    originals = {cls: cls.__dict__["run"] for cls in classes if "run" in cls.__dict__}
+def _kernels_skipped(own_source: str) -> Any:
+    from pytest_flaggems_import.runner import guard
 
     def skipping(original: Callable[..., Any]) -> Callable[..., Any]:
         def run(self: Any, *args: Any, **kwargs: Any) -> Any:
-            code = getattr(getattr(self, "fn", None), "__code__", None)
-            if code is not None and code.co_filename == own_source and not kwargs.get("warmup", False):
+            if guard.kernel_source(self) == own_source and not kwargs.get("warmup", False):
                 return None
             return original(self, *args, **kwargs)
 
         return run
 
-    for cls, original in originals.items():
-        cls.run = skipping(original)  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        for cls, original in originals.items():
-            cls.run = original  # type: ignore[method-assign]
+    return guard.patched_launches(skipping)
 
 
 def _poisoned_allocations() -> Any:
