@@ -137,11 +137,11 @@ class CandidateRunner:
             tampered = guard.restore_tampering(before)
         if tampered:
             raise guard.Tampering(f"the code replaces {', '.join(tampered)} (restored)")
-        entry = isolate.entry_function(module, spec)
+        name = isolate.entry_name(module, spec)
         if not (self.settings.allow_fallback and self.settings.allow_mutation and self.settings.allow_kernel_free):
             # Before test_func imports it: tests call the guarded entry (runner.proof).
             own = isolate.source_name(spec, "code") if not self.settings.allow_kernel_free else None
-            setattr(module, spec.entry, proof.guarded(entry, spec.name, own))
+            setattr(module, name, proof.guarded(getattr(module, name), spec.name, own))
         return module, isolate.aliases(module, spec, category)
 
     @contextlib.contextmanager
@@ -153,7 +153,8 @@ class CandidateRunner:
 
         keys = dispatch.candidate_keys(loaded.module, loaded.spec) if route and loaded.module and loaded.spec else {}
         routed = dispatch.routing(isolate.flag_gems_runtime().module, keys, self.device)
-        modules = isolate.candidate_modules(loaded.modules)
+        exported = isolate.exports(loaded.module, loaded.spec) if loaded.module and loaded.spec else {}
+        modules = isolate.candidate_modules(loaded.modules, exported)
         with modules, device.device_context(self.device), confine.confined(self.scratch, loaded.side_effects), routed:
             yield
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from pytest_flaggems_import.core.formats import OperatorSpec
 
 STANDINS = Path(__file__).parent / "standins"
+EXPERIMENTAL_OPS = "flag_gems.experimental_ops"
 _MISSING = object()
 
 
@@ -93,11 +94,46 @@ def load_code(spec: OperatorSpec, category: str) -> types.ModuleType:
     return module
 
 
+def entry_name(module: types.ModuleType, spec: OperatorSpec) -> str:
+    """The function that is the operator: ``spec.entry`` (``gelu``, ``add_Tensor``), or, for an
+    op named without its overload whose code defines one function per overload (FlagGems'
+    ``multiply.py``: ``multiply_Tensor``, ``multiply_Scalar``, ``multiply_out``), the first of
+    those in the order ATen lists the overloads."""
+    if callable(getattr(module, spec.entry, None)):
+        return spec.entry
+    candidates = [f"{spec.entry}_{overload}" for overload in _overloads(spec)] if spec.name.overload is None else []
+    for name in candidates:
+        if callable(getattr(module, name, None)):
+            return name
+    tried = ", ".join(repr(n) for n in [spec.entry, *candidates[:4]]) + (", ..." if len(candidates) > 4 else "")
+    raise LookupError(f"the code defines no function for {spec.name.qualified} (looked for {tried})")
+
+
+def _overloads(spec: OperatorSpec) -> list[str]:
+    try:
+        import torch
+
+        packet = getattr(getattr(torch.ops, spec.name.namespace), spec.name.base)
+        return [o for o in packet.overloads() if o != "default"]
+    except (AttributeError, RuntimeError):
+        return []
+
+
 def entry_function(module: types.ModuleType, spec: OperatorSpec) -> object:
-    func = getattr(module, spec.entry, None)
-    if not callable(func):
-        raise LookupError(f"the code defines no function {spec.entry!r} (the entry of {spec.name.qualified})")
-    return func
+    return getattr(module, entry_name(module, spec))
+
+
+def exports(module: types.ModuleType, spec: OperatorSpec) -> dict[str, object]:
+    """What FlagGems' ``experimental_ops/__init__.py`` imports from an operator's module: its
+    entry and its per-overload functions (``from .rmsnorm import rmsnorm``; ``from .multiply import
+    multiply_Tensor, ...``). So ``flag_gems.experimental_ops.rmsnorm`` is the function there."""
+    base = spec.entry
+    return {
+        name: value
+        for name, value in vars(module).items()
+        if (name == base or name.startswith(base + "_")) and callable(value) and not isinstance(value, type)
+        and getattr(value, "__module__", module.__name__) == module.__name__
+    }
 
 
 def aliases(module: types.ModuleType, spec: OperatorSpec, category: str) -> dict[str, types.ModuleType]:
@@ -132,6 +168,11 @@ class _Registry:
             self.put(name, package)
             return package
 
+    def export(self, package: types.ModuleType, attributes: dict[str, object]) -> None:
+        for name, value in attributes.items():
+            self.attrs.append((package, name, package.__dict__.get(name, _MISSING)))
+            setattr(package, name, value)
+
     def undo(self) -> None:
         for parent, leaf, old in reversed(self.attrs):
             if old is _MISSING:
@@ -146,14 +187,19 @@ class _Registry:
 
 
 @contextlib.contextmanager
-def candidate_modules(modules: dict[str, types.ModuleType]) -> Iterator[None]:
-    """Register ``modules`` (dotted names) and their parents; restore everything on exit."""
+def candidate_modules(
+    modules: dict[str, types.ModuleType], exported: dict[str, object] | None = None
+) -> Iterator[None]:
+    """Register ``modules`` (dotted names) and their parents, and ``exported`` as attributes of
+    ``flag_gems.experimental_ops`` (as FlagGems' package does); restore everything on exit."""
     flag_gems_runtime()
     saved_path = list(sys.path)
     registry = _Registry()
     try:
         for name, module in modules.items():
             registry.put(name, module)
+        if exported and EXPERIMENTAL_OPS in sys.modules:
+            registry.export(sys.modules[EXPERIMENTAL_OPS], exported)  # type: ignore[arg-type]
         yield
     finally:
         registry.undo()

@@ -1,0 +1,77 @@
+"""FlagGems' own generated operators with their maintainers' tests pass through the plugin as they
+pass run directly (issue 11): per-overload functions (``multiply_Tensor``) and the package
+attribute that is the function (``flag_gems.experimental_ops.rmsnorm(...)``)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+from helpers import perf
+
+KERNEL = """
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def mul_kernel(x_ptr, y_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    tl.store(out_ptr + offs, tl.load(x_ptr + offs, mask=mask) * tl.load(y_ptr + offs, mask=mask), mask=mask)
+
+
+def _launch(x, y):
+    out = torch.empty_like(x)
+    mul_kernel[(triton.cdiv(x.numel(), 128),)](x, y, out, x.numel(), BLOCK=128)
+    return out
+"""
+# As FlagGems-Experimental's multiply.py: one function per overload, none named after the op.
+MULTIPLY = KERNEL + """
+
+def multiply_Tensor(self, other):
+    return _launch(self, other)
+
+
+def multiply_Scalar(self, other):
+    return _launch(self, torch.full_like(self, other))
+"""
+MULTIPLY_TEST = textwrap.dedent("""
+    import pytest
+    import torch
+    from flag_gems.experimental_ops.multiply import multiply_Scalar, multiply_Tensor
+
+    @pytest.mark.parametrize("n", [5, 300])
+    def test_multiply(n):
+        x, y = torch.randn(n, device="cuda"), torch.randn(n, device="cuda")
+        torch.testing.assert_close(multiply_Tensor(x, y), torch.mul(x, y))
+        torch.testing.assert_close(multiply_Scalar(x, 2.5), torch.mul(x, 2.5))
+""")
+# As FlagGems' rmsnorm test: the package attribute is the function (experimental_ops/__init__.py
+# does `from .rmsnorm import rmsnorm`).
+SQUARE = KERNEL + "\n\ndef square(x):\n    return _launch(x, x)\n"
+SQUARE_TEST = textwrap.dedent("""
+    import torch
+    import flag_gems
+
+    def test_square():
+        x = torch.randn(300, device="cuda")
+        torch.testing.assert_close(flag_gems.experimental_ops.square(x), x * x)
+""")
+
+
+def test_per_overload_functions_and_the_package_attribute_work_as_in_flaggems(pytester):
+    ops = pytester.mkdir("ops")
+    for op, code, test in (("multiply", MULTIPLY, MULTIPLY_TEST), ("square", SQUARE, SQUARE_TEST)):
+        (ops / f"{op}.json").write_text(json.dumps({"op_name": op, "code": code, "test_func": test}))
+    (pytester.path / "your_perf_data.json").write_text(
+        json.dumps(perf({op: [([8], "fp32", 0.5, 1.0)] for op in ("multiply", "square")}))
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--flaggems-ops=ops", "--flaggems-device=cpu", "--flaggems-batch=2",
+        "--flaggems-report-dir=out",
+    )  # fmt: skip
+    result.assert_outcomes(passed=7)  # 2 loads, 3 tests, 2 isolation items
+    selected = json.loads((pytester.path / "out" / "selected_batch2.json").read_text())
+    assert sorted(selected["operators"]) == ["multiply", "square"], selected["rejected"]
