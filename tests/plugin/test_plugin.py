@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 
-from helpers import ADD_ONE_CODE, operator_json, run
+from helpers import ADD_ONE_CODE, ADD_ONE_TEST, operator_json, run
 
 WRONG_CODE = ADD_ONE_CODE.replace("+ 1.0", "+ 2.0")
 
@@ -152,8 +152,15 @@ def test_operator_that_only_calls_torch_is_not_selected(pytester, ops_dir_with_p
 def test_operator_that_patches_the_torch_reference_fails_and_torch_is_restored(pytester, ops_dir, add_op):
     cheat = ADD_ONE_CODE.format(entry="cheat") + "\ntorch.testing.assert_close = lambda *a, **k: None\n"
     add_op("cheat", operator_json("cheat", code=cheat))
+    # Runs after the cheater in the same worker: its test fails unless the real assert_close is back.
+    checks = ADD_ONE_TEST.format(entry="z_checks", category="pointwise") + (
+        "\n\ndef test_the_reference_still_compares():\n"
+        "    with pytest.raises(AssertionError):\n"
+        "        torch.testing.assert_close(torch.zeros(1), torch.ones(1))\n"
+    )
+    add_op("z_checks", operator_json("z_checks", test=checks))
     result = run(pytester, "--flaggems-ops=ops")
-    result.assert_outcomes(passed=5, failed=1, skipped=1)
+    result.assert_outcomes(passed=10, failed=1, skipped=1)
     result.stdout.fnmatch_lines(["*code does not load: Tampering: the code replaces torch.testing.assert_close*"])
 
 

@@ -73,3 +73,14 @@ def test_str_subclasses_are_written_and_other_objects_refused():
     assert json.loads(jsonio.dumps({"torch": Version("2.13.0")})) == {"torch": "2.13.0"}
     with pytest.raises(TypeError, match="PosixPath|Path"):
         jsonio.dumps({"where": Path("/tmp")})
+
+
+def test_a_write_that_fails_halfway_leaves_the_old_file_and_no_temporary_file(tmp_path):
+    from pytest_flaggems_import.core.jsonio import write_atomic
+
+    target = tmp_path / "selected_batch1.json"
+    target.write_text('{"old": true}\n')
+    with pytest.raises(TypeError):
+        write_atomic(target, '{"new": ', object())  # the second part cannot be written
+    assert target.read_text() == '{"old": true}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["selected_batch1.json"]

@@ -75,6 +75,7 @@ def test_unmatched_configs_are_reported_and_left_out_of_the_average():
     flaggems = {"gelu": (cfg([8], "float16", 2.0, 1.0),)}
     [d] = select(your, flaggems, rules("1"))
     assert d.avg_speedup_vs_flaggems == pytest.approx(2.0)
+    assert d.avg_relative_to_cuda == pytest.approx(1.0)  # the unmatched config's 10.0 is not in it
     assert [c.shape for c in d.unmatched] == [(16,)]
 
 
