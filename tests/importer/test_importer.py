@@ -81,11 +81,15 @@ def test_imported_operator_imports_and_its_tests_pass_in_the_checkout(checkout, 
     assert "2 passed" in proc.stdout
 
 
-def test_import_twice_changes_nothing(checkout, selected, capsys):
+def test_import_twice_changes_nothing(checkout, selected, capsys, monkeypatch):
+    import pytest_flaggems_import.importer as importer
+
     ops, sel = selected
     assert do_import(ops, sel, checkout) == 0
     before = snapshot(checkout)
     mtimes = {p: p.stat().st_mtime_ns for p in checkout.rglob("*.py")}
+    # Years later, not within the same second: an unchanged operator keeps its timestamps.
+    monkeypatch.setattr(importer, "_now", lambda: "2099-01-01T00:00:00+00:00")
     assert do_import(ops, sel, checkout) == 0
     assert snapshot(checkout) == before
     assert {p: p.stat().st_mtime_ns for p in checkout.rglob("*.py")} == mtimes
