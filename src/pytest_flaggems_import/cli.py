@@ -47,6 +47,15 @@ def _add_shared(sub: argparse.ArgumentParser, *names: str) -> None:
         sub.add_argument(*option.cli_flags, **kwargs)
 
 
+def _parse(name: str, value: Any) -> Any:
+    """A value through its option's parser (core.settings), an error naming the CLI's flag."""
+    option = BY_NAME[name]
+    try:
+        return option.parse(value)
+    except UsageError as exc:
+        raise UsageError(f"{option.cli_flags[-1]}: {exc}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="flaggems-import", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -211,9 +220,9 @@ def cmd_select(args: argparse.Namespace) -> ExitStatus:
 def _select(args: argparse.Namespace) -> ExitStatus:
     if args.batch is None:
         raise UsageError("select needs --batch 1, 2 or auto")
-    batch = BY_NAME["batch"].parse(args.batch)
-    threshold = BY_NAME["threshold"].parse(args.threshold) if args.threshold else None
-    rules = make_rules(batch, threshold, BY_NAME["aggregate"].parse(args.aggregate or "mean"))
+    batch = _parse("batch", args.batch)
+    threshold = _parse("threshold", args.threshold) if args.threshold else None
+    rules = make_rules(batch, threshold, _parse("aggregate", args.aggregate or "mean"))
     outputs = _outputs(args.output, batch)
     your, flaggems = _load_tables(args)
     decisions = selection.select(your, flaggems, rules)
@@ -241,7 +250,7 @@ def cmd_import(args: argparse.Namespace) -> ExitStatus:
         selected=args.selected,
         ops_dir=args.ops_dir,
         root=args.flaggems_root,
-        layout=BY_NAME["layout"].parse(args.layout or "auto"),
+        layout=_parse("layout", args.layout or "auto"),
         dry_run=args.dry_run,
         force=args.force,
         session=args.session,

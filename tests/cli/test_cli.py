@@ -99,9 +99,11 @@ def test_single_threshold_with_auto_is_a_usage_error(perf_files, tmp_path, capsy
     assert "T1,T2" in capsys.readouterr().err
 
 
-def test_unknown_batch_is_a_usage_error(perf_files, tmp_path):
+def test_unknown_batch_is_a_usage_error(perf_files, tmp_path, capsys):
     your, _ = perf_files
     assert main(["select", "--batch", "3", "--your-data", str(your), "--output", str(tmp_path / "x.json")]) == 2
+    assert "--batch: expected one of 1, 2, auto, got '3'" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
 
 
 def test_validate_each_kind_good_and_broken(tmp_path, examples, capsys):

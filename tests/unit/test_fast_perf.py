@@ -145,3 +145,16 @@ def test_whatever_the_fast_path_accepts_the_exact_path_accepts_into_the_same_tab
     fast = formats._fast_perf(raw, kind)
     if fast is not None:
         assert fast == exact(raw, kind)
+
+
+def test_an_ordinary_perf_file_takes_the_fast_path(tmp_path, monkeypatch):
+    """The examples' perf files are plainly valid: loading them never needs the exact path."""
+    from pathlib import Path
+
+    def exact_path_taken(*args, **kwargs):
+        raise AssertionError("the exact path was taken")
+
+    monkeypatch.setattr(formats, "_exact_perf", exact_path_taken)
+    examples = Path(__file__).parents[2] / "examples"
+    assert formats.load_perf(examples / "your_perf_data.json", "your_perf")
+    assert formats.load_perf(examples / "flaggems_perf_data.json", "flaggems_perf")

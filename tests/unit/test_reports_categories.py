@@ -40,9 +40,13 @@ def test_rounding_is_three_decimals_only_in_files():
 
 
 def test_summary_names_rejections_with_reasons():
-    lines = reports.summary_lines(decisions(), Rules())
-    assert lines[0].startswith("batch 1: 1 of 1 selected")
-    assert any("huber" in line for line in lines)
+    your = {"gelu": (PerfConfig((256, 256), "float32", 0.5, 1.0),), "relu": (PerfConfig((8,), "float32", 1.0, 1.0),)}
+    fg = {"gelu": (PerfConfig((256, 256), "float32", 0.7, 1.0),), "relu": (PerfConfig((8,), "float32", 1.1, 1.0),)}
+    lines = reports.summary_lines(select(your, fg, Rules(), blocked={"gelu": "tests failed: 1 of 3"}), Rules())
+    assert lines[0].startswith("batch 1: 0 of 2 selected")
+    rejected = {line.split()[1]: line for line in lines[1:]}
+    assert rejected["gelu"].startswith("  - ") and "tests failed: 1 of 3" in rejected["gelu"]
+    assert "mean speedup vs FlagGems 1.100x < 1.3x" in rejected["relu"]
 
 
 @pytest.mark.parametrize(
