@@ -212,3 +212,18 @@ def test_real_layout_of_the_flag_gems_wheel(tmp_path, selected):
     assert "import add_one" in (pkg / "__init__.py").read_text()
     compile((pkg / "__init__.py").read_text(), "init", "exec")
     assert find_checkout(root).layout == "experimental_ops"
+
+
+def test_two_operators_that_map_to_one_module_are_an_input_error_and_nothing_is_written(tmp_path, checkout, capsys):
+    ops = tmp_path / "ops2"
+    for op in ("add.Tensor", "add_Tensor"):
+        write_json(ops / f"{op.replace('.', '_dot_')}.json", operator_json(op, test=None))
+    your = write_json(tmp_path / "your2.json", perf({op: [([8], "fp32", 0.5, 1.0)] for op in ("add.Tensor", "add_Tensor")}))
+    out = tmp_path / "sel2"
+    assert main(["select", "--batch", "2", "--your-data", str(your), "--output", str(out) + "/", "--quiet"]) == 0
+    before = snapshot(checkout)
+    code = main(["import", "--selected", str(out / "selected_batch2.json"), "--ops-dir", str(ops),
+                 "--flaggems-root", str(checkout), "--allow-untested"])  # fmt: skip
+    assert code == 2
+    assert "would both be written as add_Tensor.py" in capsys.readouterr().err
+    assert snapshot(checkout) == before

@@ -20,7 +20,7 @@ import msgspec
 
 from pytest_flaggems_import.core.dtypes import canonical_dtype
 from pytest_flaggems_import.core.jsonio import parse_json, read_bytes, read_json
-from pytest_flaggems_import.core.names import OpName, parse_op_name
+from pytest_flaggems_import.core.names import OpName, module_name_problem, parse_op_name
 from pytest_flaggems_import.errors import InputError, InputErrors
 
 if TYPE_CHECKING:
@@ -193,9 +193,24 @@ def validate(kind: Kind, data: Any, path: str | Path) -> list[InputError]:
         return problems
     if kind == "operator":
         try:
-            parse_op_name(data["op_name"])
+            name = parse_op_name(data["op_name"])
         except ValueError as exc:
             return [InputError(path, "$.op_name", str(exc))]
+        return _operator_name_problems(data, name, path)
+    return problems
+
+
+def _operator_name_problems(data: dict, name: OpName, path: str | Path) -> list[InputError]:
+    """Names that become module and folder names in a checkout (names.module_name_problem)."""
+    problems = []
+    entry_key = "$.entry" if "entry" in data else "$.op_name"
+    checks = [(entry_key, data.get("entry", name.entry), "entry" if "entry" in data else "module name")]
+    if "category" in data:
+        checks.append(("$.category", data["category"], "category"))
+    for json_key, value, what in checks:
+        problem = module_name_problem(value, what)
+        if problem:
+            problems.append(InputError(path, json_key, problem))
     return problems
 
 

@@ -7,6 +7,7 @@ identifier check below is also what keeps a hostile ``op_name`` from escaping th
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -47,6 +48,31 @@ class OpName:
 
 def is_identifier(text: str) -> bool:
     return bool(_IDENT.match(text))
+
+
+# Real ATen ops named like a standard-library module: their module names are allowed (inside a
+# package, `copy.py` shadows nothing that an absolute `import copy` finds).
+ATEN_NAMES_IN_STDLIB = frozenset({"copy", "select", "trace"})
+RESERVED_MODULES = frozenset({"flag_gems", "torch", "triton", "numpy", "pytest", "conftest"}) | (
+    frozenset(sys.stdlib_module_names) - ATEN_NAMES_IN_STDLIB
+)
+
+
+def module_name_problem(name: object, what: str) -> str | None:
+    """Why ``name`` cannot be a module or folder name in a FlagGems checkout, or None.
+
+    Identifiers only (no path separator, no control character, no trailing newline), no dunder
+    (``__init__`` would be written as a package's ``__init__.py``), and not the name of a package
+    generated code imports (``torch``, ``flag_gems``, the standard library): a real operator that
+    collides gives its operator file an ``entry`` (e.g. ``"entry": "sys_op"``)."""
+    if not isinstance(name, str) or not _IDENT.match(name):
+        return f"{what} {name!r} is not a Python identifier"
+    if name.startswith("__") and name.endswith("__"):
+        return f"{what} {name!r} is a dunder name, which the checkout uses for its own files"
+    if name in RESERVED_MODULES:
+        return (f"{what} {name!r} is the name of a module generated code imports; "
+                f"give the operator an \"entry\" such as \"{name}_op\"")  # fmt: skip
+    return None
 
 
 def parse_op_name(text: str) -> OpName:

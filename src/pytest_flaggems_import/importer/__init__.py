@@ -111,11 +111,27 @@ def plan(checkout: Checkout, candidates: Sequence[render.Candidate], force: bool
     return outcome
 
 
+def _refuse_shared_files(candidates: Sequence[render.Candidate]) -> None:
+    """Two operators whose names map to one module (``add.Tensor`` and ``add_Tensor``) would
+    silently share a file: an input error naming both."""
+    by_id: dict[str, render.Candidate] = {}
+    problems = []
+    for c in candidates:
+        other = by_id.setdefault(c.op_id, c)
+        if other is not c:
+            problems.append(InputError(c.spec.path, "$.op_name", f"{c.spec.name.qualified} and "
+                                       f"{other.spec.name.qualified} ({other.spec.path}) would both be written as "
+                                       f"{c.op_id}.py; give one of them an \"entry\""))  # fmt: skip
+    if problems:
+        raise InputErrors(problems)
+
+
 def import_candidates(
     candidates: Sequence[render.Candidate], root: Path, layout: str, *, dry_run: bool, force: bool
 ) -> ImportOutcome:
+    _refuse_shared_files(candidates)
     checkout = find_checkout(root, layout)
-    with transaction.locked(checkout.root):
+    with transaction.locked(checkout.package):
         outcome = plan(checkout, candidates, force, _now())
         if not outcome.failed and not dry_run:
             transaction.apply(outcome.changes)

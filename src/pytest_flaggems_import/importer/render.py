@@ -37,7 +37,7 @@ def render_header(c: Candidate) -> str:
         f"# Generated operator imported by pytest-flaggems-import {__version__}; re-import rather than edit.\n"
         f"# op_name: {c.spec.name.qualified}  op_id: {c.op_id}  category: {c.category}  batch: {c.batch}\n"
         f"# selected: {c.justification}\n"
-        f"# source: {c.source}\n"
+        f"# source: {c.source if c.source.isprintable() else ascii(c.source)}\n"
         f"{HEADER_END}"
     )
 

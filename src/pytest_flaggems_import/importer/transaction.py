@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 import fcntl
-import hashlib
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -53,16 +52,18 @@ def unified_diff(changes: Sequence[FileChange], root: Path) -> str:
 
 
 @contextlib.contextmanager
-def locked(root: Path) -> Iterator[None]:
-    """An exclusive lock per checkout, kept outside it so that a dry run leaves no trace there."""
-    key = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:16]
-    path = Path(tempfile.gettempdir()) / f"flaggems-import-{key}.lock"
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def locked(package: Path) -> Iterator[None]:
+    """An exclusive lock per checkout: ``flock`` on its ``flag_gems`` package folder itself.
+
+    The folder is the checkout's identity whatever spelling of the root (``ROOT``, ``ROOT/src``,
+    a symlink) or ``TMPDIR`` each process has, and locking it writes nothing (a dry run leaves no
+    trace). Released when the descriptor closes, also when the process is killed."""
+    fd = os.open(package, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _missing_dirs(path: Path) -> list[Path]:

@@ -76,13 +76,28 @@ def unique_records(records: Iterable[OpRecord]) -> dict[str, OpRecord]:
     """One record per operator; two files for one op would mix their outcomes (seed FAQ: name
     versions apart, ``gelu_v1``/``gelu_v2``)."""
     by_op: dict[str, OpRecord] = {}
+    by_module: dict[str, OpRecord] = {}
     for record in records:
         if record.op in by_op:
             raise pytest.UsageError(
                 f"{record.path}: operator {record.op!r} is also defined by {by_op[record.op].path}; give each version its own op_name"
             )
         by_op[record.op] = record
+        module = _module_name(record.op)
+        other = by_module.setdefault(module, record) if module else record
+        if other is not record:
+            raise pytest.UsageError(
+                f"{record.path}: operator {record.op!r} and {other.op!r} ({other.path}) would share the module {module}.py; "
+                "give one of them an \"entry\" or its own op_name"
+            )
     return by_op
+
+
+def _module_name(op: str) -> str | None:
+    try:
+        return parse_op_name(op).entry
+    except ValueError:
+        return None
 
 
 def rekey(table: formats.PerfTable | None, ops: list[str]) -> formats.PerfTable | None:
