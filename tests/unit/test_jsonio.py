@@ -84,3 +84,23 @@ def test_a_write_that_fails_halfway_leaves_the_old_file_and_no_temporary_file(tm
         write_atomic(target, '{"new": ', object())  # the second part cannot be written
     assert target.read_text() == '{"old": true}\n'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["selected_batch1.json"]
+
+
+def test_a_fifo_is_refused_before_reading_and_deep_nesting_is_an_input_error(tmp_path):
+    import os
+
+    from pytest_flaggems_import.core.jsonio import read_json
+    from pytest_flaggems_import.errors import InputError
+
+    fifo = tmp_path / "your_perf_data.json"
+    os.mkfifo(fifo)  # reading it would wait for a writer forever
+    with pytest.raises(InputError, match="not a regular file"):
+        read_json(fifo)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 10_000 + "]" * 10_000)
+    with pytest.raises(InputError, match="nested deeper than 64 levels"):
+        read_json(deep)
+    moderately = tmp_path / "moderately.json"
+    moderately.write_text("[" * 100 + "]" * 100)
+    with pytest.raises(InputError, match="nested deeper than 64 levels"):
+        read_json(moderately)
