@@ -227,3 +227,19 @@ def test_two_operators_that_map_to_one_module_are_an_input_error_and_nothing_is_
     assert code == 2
     assert "would both be written as add_Tensor.py" in capsys.readouterr().err
     assert snapshot(checkout) == before
+
+
+def test_an_operator_with_one_function_per_overload_exports_each_of_them(tmp_path, checkout):
+    """As FlagGems' own __init__ does for multiply.py: its per-overload functions, not a missing `multiply`."""
+    ops = tmp_path / "ops3"
+    code = ADD_ONE_CODE.format(entry="multiply_Tensor") + "\n\ndef multiply_Scalar(x, other):\n    return multiply_Tensor(x)\n"
+    write_json(ops / "multiply.json", operator_json("multiply", code=code, test=None))
+    your = write_json(tmp_path / "your3.json", perf({"multiply": [([8], "fp32", 0.5, 1.0)]}))
+    out = tmp_path / "sel3"
+    assert main(["select", "--batch", "2", "--your-data", str(your), "--output", str(out) + "/", "--quiet"]) == 0
+    assert main(["import", "--selected", str(out / "selected_batch2.json"), "--ops-dir", str(ops),
+                 "--flaggems-root", str(checkout), "--allow-untested"]) == 0  # fmt: skip
+    init = (checkout / GENERATED / "pointwise" / "__init__.py").read_text()
+    assert "import multiply_Tensor\n" in init and "import multiply_Scalar\n" in init
+    assert "import multiply\n" not in init
+    assert '"multiply_Tensor",' in init and '"multiply_Scalar",' in init

@@ -102,7 +102,10 @@ def plan(checkout: Checkout, candidates: Sequence[render.Candidate], force: bool
         for package in paths.packages:
             if files.original(package) is None:
                 files.stage(package, "")
-        files.stage(paths.init, render.add_export(files.current(paths.init), paths.module, c.spec.entry))
+        init = files.current(paths.init)
+        for name in render.exported_names(c.spec):
+            init = render.add_export(init, paths.module, name)
+        files.stage(paths.init, init)
         location = os.path.relpath(paths.code, checkout.root)
         entries[c.op_id] = render.metadata_entry(c, location, now, previous.get(c.op_id))
     if entries:

@@ -66,6 +66,21 @@ def render_test(c: Candidate, module: str) -> str:
     return render_header(c) + body.rstrip("\n") + "\n"
 
 
+def exported_names(spec: OperatorSpec) -> list[str]:
+    """What the package ``__init__`` imports from the operator's module: its entry function, or,
+    when the code defines one function per overload instead (FlagGems' ``multiply.py``:
+    ``multiply_Tensor``, ``multiply_Scalar``), each of those, as FlagGems' own ``__init__`` does."""
+    try:
+        tree = ast.parse(spec.code)
+    except SyntaxError:
+        return [spec.entry]
+    defined = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    if spec.entry in defined:
+        return [spec.entry]
+    per_overload = [name for name in defined if name.startswith(spec.entry + "_") and not name.endswith("_")]
+    return per_overload or [spec.entry]
+
+
 def add_export(init_text: str, module: str, name: str) -> str:
     """Add ``from <module> import <name>`` and ``name`` in ``__all__``; leave all else as it was."""
     line = f"from {module} import {name}\n"
