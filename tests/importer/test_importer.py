@@ -243,3 +243,37 @@ def test_an_operator_with_one_function_per_overload_exports_each_of_them(tmp_pat
     assert "import multiply_Tensor\n" in init and "import multiply_Scalar\n" in init
     assert "import multiply\n" not in init
     assert '"multiply_Tensor",' in init and '"multiply_Scalar",' in init
+
+
+def test_a_hand_edited_test_file_is_a_conflict_and_force_replaces_it(checkout, selected, capsys):
+    ops, sel = selected
+    assert do_import(ops, sel, checkout) == 0
+    [test_file] = [p for p in checkout.rglob("*add_one*") if "test" in p.name]
+    test_file.write_text(test_file.read_text() + "\n# a maintainer's note\n")
+    before = snapshot(checkout)
+    assert do_import(ops, sel, checkout) == 1
+    assert "conflict: the checkout has different tests for it (use --force)" in capsys.readouterr().out
+    assert snapshot(checkout) == before
+    assert do_import(ops, sel, checkout, "--force") == 0
+    assert "a maintainer's note" not in test_file.read_text()
+
+
+def test_force_never_replaces_a_file_the_importer_did_not_write(checkout, selected, capsys):
+    ops, sel = selected
+    theirs = checkout / GENERATED / "pointwise" / "add_one.py"
+    theirs.parent.mkdir(parents=True, exist_ok=True)
+    theirs.write_text("def add_one(x):\n    return x + 1  # hand-written\n")
+    assert do_import(ops, sel, checkout, "--force") == 1
+    assert "a code file of that name that pytest-flaggems-import did not write" in capsys.readouterr().out
+    assert theirs.read_text().endswith("# hand-written\n")
+
+
+def test_a_symlinked_category_folder_never_gets_a_write_outside_the_checkout(tmp_path, checkout, selected, capsys):
+    ops, sel = selected
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (checkout / GENERATED).mkdir(parents=True, exist_ok=True)
+    (checkout / GENERATED / "pointwise").symlink_to(outside, target_is_directory=True)
+    assert do_import(ops, sel, checkout) == 1
+    assert "would be written outside the checkout" in capsys.readouterr().out
+    assert list(outside.iterdir()) == []

@@ -48,14 +48,36 @@ def _metadata(checkout: Checkout) -> dict[str, Any] | None:
     return data
 
 
-def _status(existing: str | None, new: str, force: bool) -> str:
+def _status(existing: str | None, new: str, force: bool, what: str = "code") -> str:
+    """``--force`` replaces only a file this tool wrote (it has our header); a file of that name
+    that someone else wrote, or a hand edit without ``--force``, is a conflict."""
     if existing is None:
         return "new"
     if existing == new:
         return "unchanged"
-    if render.split_header(existing)[1] == render.split_header(new)[1]:
+    header, body = render.split_header(existing)
+    if not header:
+        return f"conflict: the checkout has a {what} file of that name that pytest-flaggems-import did not write"
+    if body == render.split_header(new)[1]:
         return "updated"  # same code, new numbers in the header
-    return "replaced (--force)" if force else "conflict: the checkout has different code for it (use --force)"
+    return "replaced (--force)" if force else f"conflict: the checkout has different {what} for it (use --force)"
+
+
+def _combined(code: str, test: str) -> str:
+    """One status per operator from its code's and its test's."""
+    for status in (code, test):
+        if status.startswith("conflict"):
+            return status
+    return code if code != "unchanged" or test in ("unchanged", "new") else "updated"
+
+
+def _outside(checkout: Checkout, paths: Sequence[Path]) -> Path | None:
+    """The first path that would resolve outside the checkout (a symlinked folder), if any."""
+    root = os.path.realpath(checkout.root)
+    for path in paths:
+        if not os.path.realpath(path).startswith(root + os.sep):
+            return path
+    return None
 
 
 class _Staging:
@@ -91,14 +113,21 @@ def plan(checkout: Checkout, candidates: Sequence[render.Candidate], force: bool
     for c in candidates:
         paths = checkout.paths(c.spec.entry, c.category)
         code = render.render_code(c)
-        status = _status(files.original(paths.code), code, force)
+        test = render.render_test(c, paths.module) if c.spec.test_func else None
+        status = _combined(
+            _status(files.original(paths.code), code, force),
+            _status(files.original(paths.test), test, force, "tests") if test is not None else "unchanged",
+        )
+        escaping = _outside(checkout, [paths.code, paths.test, paths.init, *paths.packages])
+        if escaping is not None:
+            status = f"conflict: {escaping} would be written outside the checkout (a symlinked folder)"
         outcome.statuses[c.op_id] = status
         if status.startswith("conflict"):
             outcome.failed = True
             continue
         files.stage(paths.code, code)
-        if c.spec.test_func:
-            files.stage(paths.test, render.render_test(c, paths.module))
+        if test is not None:
+            files.stage(paths.test, test)
         for package in paths.packages:
             if files.original(package) is None:
                 files.stage(package, "")
