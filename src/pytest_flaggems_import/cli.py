@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--kind", choices=formats.KINDS, help="Kind of every file. Default: detected.")
 
     sel = subs.add_parser("select", help="Apply the selection rules to perf files.")
-    _add_shared(sel, "batch", "your_data", "flaggems_data", "threshold", "aggregate")
+    _add_shared(sel, "batch", "your_data", "flaggems_data", "threshold", "aggregate", "allow_implausible")
     sel.add_argument(
         "--output", required=True, help="selected_batchN.json, or a folder for both batches (needed with --batch auto)."
     )
@@ -222,7 +222,8 @@ def _select(args: argparse.Namespace) -> ExitStatus:
         raise UsageError("select needs --batch 1, 2 or auto")
     batch = _parse("batch", args.batch)
     threshold = _parse("threshold", args.threshold) if args.threshold else None
-    rules = make_rules(batch, threshold, _parse("aggregate", args.aggregate or "mean"))
+    rules = make_rules(batch, threshold, _parse("aggregate", args.aggregate or "mean"),
+                       allow_implausible=bool(getattr(args, "allow_implausible", False)))  # fmt: skip
     outputs = _outputs(args.output, batch)
     your, flaggems = _load_tables(args)
     decisions = selection.select(your, flaggems, rules)

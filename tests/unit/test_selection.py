@@ -127,3 +127,18 @@ def test_operator_files_without_perf_data_are_rejected_as_such():
 def test_best_operators_come_first():
     your = {op: (cfg([8], "float16", t, 1.0),) for op, t in [("slow", 0.9), ("fast", 0.2), ("mid", 0.5)]}
     assert [d.op for d in select(your, None, rules("2"))] == ["fast", "mid", "slow"]
+
+
+def test_numbers_too_good_to_believe_are_not_selected_unless_allowed():
+    """SPEC 8, plausibility: above 10x, or beyond 95 % of the device's peak bandwidth."""
+    your = {
+        "fast": (cfg([1024], "float32", 0.1, 1.2),),  # 12x faster than CUDA
+        "plain": (cfg([1024], "float32", 0.5, 1.0),),
+        "bandwidth": (PerfConfig((1 << 20,), "float32", 0.002, 0.004, {"bytes": 8 << 20, "peak_bandwidth": 3.35e12}),),
+    }
+    decisions = {d.op: d for d in select(your, None, rules("2"))}
+    assert decisions["plain"].selected
+    assert decisions["fast"].reason.startswith("implausible: 12.0x faster than CUDA at float32 1024")
+    assert decisions["bandwidth"].reason.startswith("implausible: 125% of the device's peak memory bandwidth")
+    allowed = {d.op: d for d in select(your, None, Rules(batch="2", allow_implausible=True))}
+    assert allowed["fast"].selected and allowed["bandwidth"].selected

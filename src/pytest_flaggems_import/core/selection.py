@@ -82,6 +82,31 @@ class Rules:
     batch: BatchChoice | None = None  # None: folders first, then the data (SPEC §3)
     thresholds: Mapping[int, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLD))
     aggregate: Aggregate = "mean"
+    allow_implausible: bool = False  # SPEC 8: select numbers that look too good (see ``implausible``)
+
+
+IMPLAUSIBLE_SPEEDUP = 10.0  # SPEC 8: a speedup above 10x (vs FlagGems or vs CUDA) is reported
+IMPLAUSIBLE_BANDWIDTH = 0.95  # SPEC 8: a time implying > 95 % of the device's peak memory bandwidth
+
+
+def implausible(configs: Sequence[ConfigMetrics]) -> str | None:
+    """Why these numbers are too good to believe without a second look, or None.
+
+    A speedup above 10x over FlagGems or over CUDA; or, where a live measurement recorded the
+    bytes the op must move (``extra["bytes"]``: inputs read, outputs written) and the device's
+    peak bandwidth (``extra["peak_bandwidth"]``, bytes/s), a time implying more than 95 % of it."""
+    for c in configs:
+        where = f"{c.dtype} {'x'.join(map(str, c.shape))}"
+        if c.speedup_vs_flaggems is not None and c.speedup_vs_flaggems > IMPLAUSIBLE_SPEEDUP:
+            return f"{c.speedup_vs_flaggems:.1f}x faster than FlagGems at {where}"
+        if c.cuda_time / c.your_time > IMPLAUSIBLE_SPEEDUP:
+            return f"{c.cuda_time / c.your_time:.1f}x faster than CUDA at {where}"
+        moved, peak = c.extra.get("bytes"), c.extra.get("peak_bandwidth")
+        if isinstance(moved, (int, float)) and isinstance(peak, (int, float)) and peak > 0:
+            share = moved / (c.your_time * 1e-3) / peak
+            if share > IMPLAUSIBLE_BANDWIDTH:
+                return f"{share:.0%} of the device's peak memory bandwidth at {where}"
+    return None
 
 
 def _geomean(values: Sequence[float]) -> float:
@@ -195,6 +220,9 @@ def select(
     for op in dict.fromkeys([*your, *operators]):
         if op in your:
             decision = _decide_one(op, your[op], flaggems, rules, folders.get(op))
+            why = None if rules.allow_implausible or not decision.selected else implausible(decision.configs)
+            if why is not None:
+                decision = replace(decision, selected=False, reason=f"implausible: {why} (--flaggems-allow-implausible)")
         else:
             batch = assign_batch(op, rules.batch, flaggems, folders.get(op))
             decision = Decision(op, batch, False, "no perf data")

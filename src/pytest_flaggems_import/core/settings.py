@@ -240,6 +240,15 @@ OPTIONS: tuple[Option, ...] = (
         is_flag=True,
     ),
     Option(
+        "allow_implausible",
+        False,
+        parse_bool,
+        "Select operators whose numbers look too good (a speedup above 10x, or a time implying more "
+        "than 95 percent of the device's peak memory bandwidth). Default: off.",
+        is_flag=True,
+        cli=True,
+    ),
+    Option(
         "allow_cpu_timings",
         False,
         parse_bool,
@@ -306,6 +315,7 @@ class Settings:
     allow_fallback: bool = False
     allow_mutation: bool = False
     allow_kernel_free: bool = False
+    allow_implausible: bool = False
     allow_cpu_timings: bool = False
     regen: Path | None = None
     import_root: Path | None = field(default=None, metadata={"option": "import"})
@@ -316,7 +326,10 @@ class Settings:
     @functools.cached_property
     def rules(self) -> Rules:
         """Computed once (``resolve`` builds it first, so a contradiction fails there)."""
-        return make_rules(self.batch, self.threshold, self.aggregate, flags=("--flaggems-batch", "--flaggems-threshold"))
+        return make_rules(
+            self.batch, self.threshold, self.aggregate,
+            flags=("--flaggems-batch", "--flaggems-threshold"), allow_implausible=self.allow_implausible,
+        )  # fmt: skip
 
 
 def make_rules(
@@ -325,6 +338,7 @@ def make_rules(
     aggregate: str,
     *,
     flags: tuple[str, str] = ("--batch", "--threshold"),
+    allow_implausible: bool = False,
 ) -> Rules:
     """``flags``: how the front end spells the batch and threshold options, for the message."""
     thresholds = dict(DEFAULT_THRESHOLD)
@@ -338,7 +352,7 @@ def make_rules(
             raise UsageError(
                 f"a single {threshold_flag} needs {batch_flag} 1 or 2; otherwise give both as T1,T2 (e.g. 1.3,1.25)"
             )
-    return Rules(batch=batch, thresholds=thresholds, aggregate=aggregate)  # type: ignore[arg-type]
+    return Rules(batch=batch, thresholds=thresholds, aggregate=aggregate, allow_implausible=allow_implausible)  # type: ignore[arg-type]
 
 
 def _field_option(f: Any) -> str:

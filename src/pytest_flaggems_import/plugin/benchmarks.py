@@ -102,7 +102,7 @@ def measured_tables(records: Mapping[str, OpRecord]) -> tuple[formats.PerfTable,
         rows = record.bench
         if not rows:
             continue
-        extras = [{k: r[k] for k in ("metric", "device", "spread") if k in r} for r in rows]
+        extras = [{k: r[k] for k in ("metric", "device", "spread", "bytes", "peak_bandwidth") if k in r} for r in rows]
         your[op] = tuple(_config(r, "your_time", e) for r, e in zip(rows, extras, strict=True))
         if all("flaggems_time" in r for r in rows):
             flaggems[op] = tuple(_config(r, "flaggems_time", e) for r, e in zip(rows, extras, strict=True))

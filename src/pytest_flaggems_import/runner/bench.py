@@ -289,7 +289,24 @@ def measure(
     }
     if with_flaggems:
         row["flaggems_time"] = timings["flaggems"][decide].p50
+    if device == "cuda":
+        # For the plausibility check (core.selection.implausible): the least the op must move.
+        from pytest_flaggems_import.runner.device import peak_bandwidth
+
+        row["bytes"] = bytes_moved(args, kwargs, reference(*args, **kwargs))
+        peak = peak_bandwidth()
+        if peak is not None:
+            row["peak_bandwidth"] = peak
     return row
+
+
+def bytes_moved(args: Any, kwargs: Any, result: Any) -> int:
+    """Bytes an op must at least move: every input tensor read once, every output written once."""
+    import torch
+    from torch.utils._pytree import tree_flatten
+
+    tensors = [t for t in tree_flatten((args, kwargs, result))[0] if isinstance(t, torch.Tensor)]
+    return sum(t.numel() * t.element_size() for t in tensors)
 
 
 def _one(mode: str, call: Callable[[], Any], device: str, rep_ms: float, gems: bool) -> float:

@@ -208,6 +208,22 @@ def describe(device: str) -> dict[str, str]:
     return info
 
 
+# Peak memory bandwidth (bytes/s) by GPU name, from the vendors' data sheets.
+PEAK_BANDWIDTH = (
+    ("H100 PCIe", 2.0e12), ("H100 NVL", 3.9e12), ("H100", 3.35e12), ("H200", 4.8e12), ("H20", 4.0e12),
+    ("A100-SXM4-80GB", 2.039e12), ("A100 80GB PCIe", 1.935e12), ("A100", 1.555e12), ("L40S", 0.864e12),
+)  # fmt: skip
+
+
+def peak_bandwidth() -> float | None:
+    """This GPU's peak memory bandwidth, or None for a GPU not in the table (then only the 10x
+    speedup rule applies)."""
+    import torch
+
+    name = torch.cuda.get_device_name()
+    return next((peak for key, peak in PEAK_BANDWIDTH if key in name), None)
+
+
 def synchronize(device: str) -> None:
     if device == "cuda":
         import torch
