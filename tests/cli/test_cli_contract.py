@@ -114,3 +114,18 @@ def test_validate_reports_a_nan_and_every_other_problem_of_the_file_in_one_run(t
     assert "$.a.configs[2].your_time: expected a number > 0" in err
     assert "$.a.configs[3]: duplicate configuration shape=[3] dtype=float16" in err
     assert err.count("error: ") == 4
+
+
+@pytest.mark.parametrize("allow", [[], ["--allow-implausible"]])
+def test_select_writes_only_files_its_own_validate_accepts_even_for_sub_microsecond_times(tmp_path, allow):
+    your = tmp_path / "your_perf_data.json"
+    your.write_text(json.dumps({
+        "gelu": {"configs": [{"shape": [8], "dtype": "float32", "your_time": 5e-324, "cuda_time": 1.0}]},
+        "relu": {"configs": [{"shape": [8], "dtype": "float32", "your_time": 0.0004, "cuda_time": 0.0004}]},
+    }))  # fmt: skip
+    out = tmp_path / "out"
+    assert main(["select", "--batch", "2", "--your-data", str(your), "--output", f"{out}/", "--quiet", *allow]) == 0
+    assert main(["validate", str(out / "selected_batch2.json")]) == 0
+    chosen = json.loads((out / "selected_batch2.json").read_text())
+    assert ("gelu" in chosen["operators"]) is bool(allow)  # 2e323x faster than CUDA: implausible unless allowed
+    assert "relu" in chosen["operators"]
