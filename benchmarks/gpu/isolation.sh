@@ -5,12 +5,7 @@
 #     --flaggems-isolate=process (-n 1) and with none, Triton cache warmed first, each mode twice, alternating.
 # Logs go to $OUT (copied to benchmarks/results/).
 set -uo pipefail
-python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl || exit 1
-python3 -m pip install -q --no-index --no-deps --no-build-isolation --target /tmp/site . || exit 1
-export PYTHONPATH=/tmp/site:$PWD/tests PYTHONUNBUFFERED=1
-{ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-  python3 -c "import torch, triton, flag_gems; print('torch', torch.__version__, 'triton', triton.__version__, 'flag_gems', flag_gems.__version__)"
-  nproc; } > "$OUT/machine.txt" 2>&1
+source benchmarks/gpu/setup.sh
 python3 -m pytest -p no:cacheprovider -m gpu tests/gpu -v -rs -s > "$OUT/gpu_tests.log" 2>&1
 tail -8 "$OUT/gpu_tests.log"
 python3 -m corpus.build .whl/flag_gems-5.0.2-py3-none-any.whl /tmp/corpus > /dev/null

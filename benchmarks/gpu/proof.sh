@@ -3,12 +3,7 @@
 # FlagGems: a wrong sigmoid under a dispatch-style test), then the examples and the flag-gems 5.0.2
 # corpus screened on CUDA to count false alarms of the own-kernel and fallback checks.
 set -uo pipefail
-python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl || exit 1
-python3 -m pip install -q --no-index --no-deps --no-build-isolation --target /tmp/site . || exit 1
-export PYTHONPATH=/tmp/site:$PWD/tests PYTHONUNBUFFERED=1
-{ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-  python3 -c "import torch, triton, flag_gems; print('torch', torch.__version__, 'triton', triton.__version__, 'flag_gems', flag_gems.__version__)"
-  } > "$OUT/machine.txt" 2>&1
+source benchmarks/gpu/setup.sh
 python3 -m pytest -p no:cacheprovider -m gpu tests/gpu -v -rs -s > "$OUT/gpu_tests.log" 2>&1
 grep -E "PASSED|FAILED|SKIPPED|passed|failed" "$OUT/gpu_tests.log" | tail -12
 python3 -m pytest -p no:cacheprovider -q --flaggems-ops=examples/operator_data --flaggems-device=cuda \

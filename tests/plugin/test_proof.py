@@ -44,6 +44,18 @@ def relu_test(entry: str, *, launch_in_test: bool = False) -> str:
         """) + call + f"    torch.testing.assert_close({entry}(x), torch.relu(x))\n"
 
 
+def screen(pytester, ops, files: dict) -> tuple:
+    """Write ``files`` into ``ops``, screen them on the CPU as batch 2; (result, selected file)."""
+    for name, data in files.items():
+        (ops / f"{name}.json").write_text(json.dumps(data))
+    (pytester.path / "your_perf_data.json").write_text(json.dumps(perf({n: [([8], "fp32", 0.5, 1.0)] for n in files})))
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--flaggems-ops=ops", "--flaggems-device=cpu", "--flaggems-batch=2",
+        "--flaggems-report-dir=out",
+    )  # fmt: skip
+    return result, json.loads((pytester.path / "out" / "selected_batch2.json").read_text())
+
+
 def test_each_cheater_is_rejected_with_its_own_reason_and_the_honest_relu_is_selected(pytester):
     ops = pytester.mkdir("ops")
     files = {
@@ -52,14 +64,7 @@ def test_each_cheater_is_rejected_with_its_own_reason_and_the_honest_relu_is_sel
         "relu_v3": operator_json("relu_v3", code=CHEATS["relu_v3"], test=relu_test("relu_v3", launch_in_test=True)),
         "relu_v6": operator_json("relu_v6", code=CHEATS["relu_v6"], test=relu_test("relu_v6")),
     }
-    for name, data in files.items():
-        (ops / f"{name}.json").write_text(json.dumps(data))
-    (pytester.path / "your_perf_data.json").write_text(json.dumps(perf({n: [([8], "fp32", 0.5, 1.0)] for n in files})))
-    result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--flaggems-ops=ops", "--flaggems-device=cpu", "--flaggems-batch=2",
-        "--flaggems-report-dir=out",
-    )  # fmt: skip
-    selected = json.loads((pytester.path / "out" / "selected_batch2.json").read_text())
+    result, selected = screen(pytester, ops, files)
     assert sorted(selected["operators"]) == ["relu"], result.stdout.str()[-3000:]
     assert "Fallback: falls back to aten::relu, the ATen op it replaces" in selected["rejected"]["relu_v2"]
     assert selected["rejected"]["relu_v3"].startswith("no Triton kernel of its own ran in its tests")
@@ -127,14 +132,7 @@ def test_input_writes_in_place_copies_and_self_restoring_patches_are_rejected(py
         "relu_v4": operator_json("relu_v4", code=CONTRACT_CHEATS["relu_v4"], test=relu_test("relu_v4")),
         "relu_": operator_json("relu_", code=CONTRACT_CHEATS["relu_"], test=in_place_test),
     }
-    for name, data in files.items():
-        (ops / f"{name}.json").write_text(json.dumps(data))
-    (pytester.path / "your_perf_data.json").write_text(json.dumps(perf({n: [([8], "fp32", 0.5, 1.0)] for n in files})))
-    result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--flaggems-ops=ops", "--flaggems-device=cpu", "--flaggems-batch=2",
-        "--flaggems-report-dir=out",
-    )  # fmt: skip
-    selected = json.loads((pytester.path / "out" / "selected_batch2.json").read_text())
+    result, selected = screen(pytester, ops, files)
     assert sorted(selected["operators"]) == ["relu"], result.stdout.str()[-3000:]
     # relu_v4's test computes torch.relu(x) after the call, on the input it overwrote: the test
     # passes; the contract check is what catches it.

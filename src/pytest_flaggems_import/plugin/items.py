@@ -41,6 +41,8 @@ class Loaded:
     modules: dict[str, types.ModuleType] = field(default_factory=dict)
     before: Any = None  # runner.hygiene.ProcessState before it loaded (isolation only)
     side_effects: list[str] = field(default_factory=list)  # runner.confine: files written, processes started
+    routes: dict[str, Any] | None = None  # ATen keys use_gems() routes to the candidate (runner.dispatch)
+    exported: dict[str, Any] = field(default_factory=dict)  # what flag_gems.experimental_ops gets from it
     items: int = 0  # how many items its file has in all (before -k, -m, node ids, --lf)
 
     @property

@@ -151,10 +151,12 @@ class CandidateRunner:
         candidate behind ``use_gems()`` for its own ATen keys."""
         from pytest_flaggems_import.runner import device, dispatch, isolate
 
-        keys = dispatch.candidate_keys(loaded.module, loaded.spec) if route and loaded.module and loaded.spec else {}
-        routed = dispatch.routing(isolate.flag_gems_runtime().module, keys, self.device)
-        exported = isolate.exports(loaded.module, loaded.spec) if loaded.module and loaded.spec else {}
-        modules = isolate.candidate_modules(loaded.modules, exported)
+        if loaded.routes is None and loaded.module is not None and loaded.spec is not None:
+            # Once per operator, not per item: what use_gems() routes and the package exports.
+            loaded.routes = dispatch.candidate_keys(loaded.module, loaded.spec)
+            loaded.exported = isolate.exports(loaded.module, loaded.spec)
+        routed = dispatch.routing(isolate.flag_gems_runtime().module, (loaded.routes or {}) if route else {}, self.device)
+        modules = isolate.candidate_modules(loaded.modules, loaded.exported)
         with modules, device.device_context(self.device), confine.confined(self.scratch, loaded.side_effects), routed:
             yield
 
