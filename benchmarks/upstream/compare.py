@@ -36,11 +36,15 @@ def main(direct_xml: str, plugin_xml: str) -> int:
     print("plugin:", dict(collections.Counter(tests.values())), "+ own items:", dict(collections.Counter(own.values())))
     differ = sorted(key for key in direct.keys() | tests.keys() if direct.get(key) != tests.get(key))
     for op, test in differ:
-        print(f"  differs: {op}::{test}: direct {direct.get((op, test), 'absent')}, plugin {tests.get((op, test), 'absent')}")
+        print(
+            f"  differs: {op}::{test}: direct {direct.get((op, test), 'absent')}, plugin {tests.get((op, test), 'absent')}"
+        )
     failed_own = sorted(key for key, value in own.items() if value != "passed")
     for op, item in failed_own:
         print(f"  plugin item failed: {op}::{item}")
-    print(f"same outcome: {len(direct) - len([k for k in differ if k in direct])} of {len(direct)} tests; {len(failed_own)} plugin items failed")
+    print(
+        f"same outcome: {len(direct) - len([k for k in differ if k in direct])} of {len(direct)} tests; {len(failed_own)} plugin items failed"
+    )
     return 1 if differ or failed_own else 0
 
 

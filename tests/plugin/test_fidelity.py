@@ -75,3 +75,55 @@ def test_per_overload_functions_and_the_package_attribute_work_as_in_flaggems(py
     result.assert_outcomes(passed=7)  # 2 loads, 3 tests, 2 isolation items
     selected = json.loads((pytester.path / "out" / "selected_batch2.json").read_text())
     assert sorted(selected["operators"]) == ["multiply", "square"], selected["rejected"]
+
+
+def test_a_checkouts_own_test_conftest_is_not_loaded_as_the_direct_run_does_not(pytester, ops_dir):
+    """Run in a FlagGems checkout, ``pytest --flaggems-ops=DIR`` starts as ``pytest DIR`` would:
+    FlagGems' ``tests/conftest.py`` (whose ``pytest_runtest_protocol`` reads ``item._request``,
+    which only pytest's own test functions have) is not loaded by a screening of another folder."""
+    pytester.mkdir("tests")
+    (pytester.path / "tests" / "conftest.py").write_text(
+        "def pytest_runtest_protocol(item, nextitem):\n    item._request  # as FlagGems' tests/conftest.py\n"
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--flaggems-ops=ops", "--flaggems-device=cpu")
+    result.assert_outcomes(passed=4)  # load, 2 tests, isolation
+    assert "INTERNALERROR" not in result.stdout.str()
+
+
+COPY = KERNEL + """
+
+@triton.jit
+def copy_kernel(src_ptr, dst_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    tl.store(dst_ptr + offs, tl.load(src_ptr + offs, mask=mask), mask=mask)
+
+
+def copy_(self, src, non_blocking=False):
+    copy_kernel[(triton.cdiv(self.numel(), 128),)](src, self, self.numel(), BLOCK=128)
+    return self
+"""
+# As FlagGems-Experimental's copy__test.py: the op is called through use_gems() and its reference
+# is built with clone(), itself a copy_ inside ATen.
+COPY_TEST = textwrap.dedent("""
+    import pytest
+    import torch
+    import flag_gems
+
+    @pytest.mark.parametrize("n", [5, 300])
+    def test_copy_(n):
+        dst, src = torch.zeros(n, device="cuda"), torch.randn(n, device="cuda")
+        ref = dst.clone().copy_(src)
+        with flag_gems.use_gems():
+            res = torch.ops.aten.copy_(dst.clone(), src)
+        torch.testing.assert_close(res, ref)
+""")
+
+
+def test_a_copy_candidate_is_checked_without_running_it_for_the_checks_own_copies(pytester):
+    """The proof clones inputs to check the argument contract; for a candidate of aten::copy_,
+    that clone must not be routed to the candidate (it recursed without end, failing every test)."""
+    ops = pytester.mkdir("ops")
+    (ops / "copy_.json").write_text(json.dumps({"op_name": "copy_", "code": COPY, "test_func": COPY_TEST}))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--flaggems-ops=ops", "--flaggems-device=cpu")
+    result.assert_outcomes(passed=4)  # load, 2 tests, isolation

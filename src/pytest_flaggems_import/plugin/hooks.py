@@ -59,6 +59,18 @@ def _settings(config: pytest.Config) -> Settings:
     return config.stash[SETTINGS]
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """``pytest --flaggems-ops=DIR`` alone starts as ``pytest DIR`` would: with DIR's conftests.
+    Without this, pytest would load the invocation folder's ``test*/conftest.py`` first; in a
+    FlagGems checkout that is ``tests/conftest.py``, whose hooks expect FlagGems' own test items
+    (and which the direct run ``pytest experimental_tests/unit`` never loads)."""
+    namespace = early_config.known_args_namespace
+    ops = getattr(namespace, "flaggems_ops", None)
+    if ops and not namespace.file_or_dir:
+        namespace.file_or_dir = list(ops)  # this early parse only; the real one comes later
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> Any:
     """Before xdist reads ``-n``: with ``--flaggems-isolate=process``, ask it for workers."""

@@ -11,6 +11,11 @@ FlagGems' registration for those keys only; leaving it removes ours, and FlagGem
 The keys: the op's overload (``sigmoid`` → ``aten::sigmoid``, ``add.Tensor`` → ``aten::add.Tensor``)
 runs the entry; any other overload ``o`` of the same op runs a function ``<base>_<o>`` of the
 candidate's code when there is one (``sigmoid_out`` → ``aten::sigmoid.out``).
+
+The proof's own tensor work (copying inputs, comparing results) and Triton's launches (the CPU
+interpreter copies results back with ``aten::copy_``) run ``unrouted()``: there the keys run the
+kernel they ran before (FlagGems' or ATen's, from ``torch.library.get_kernel``), so a candidate
+``copy_`` is never called by its own guard's ``clone`` or by the launch of its own kernel.
 """
 
 from __future__ import annotations
@@ -23,6 +28,23 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from pytest_flaggems_import.core.formats import OperatorSpec
+
+_UNROUTED = [0]  # > 0 inside unrouted()
+
+
+@contextlib.contextmanager
+def unrouted() -> Iterator[None]:
+    """For the block, routed keys run what they ran before routing (where torch can say what)."""
+    _UNROUTED[0] += 1
+    try:
+        yield
+    finally:
+        _UNROUTED[0] -= 1
+
+
+def unrouted_now() -> bool:
+    """Whether ATen calls made now come from the checks or from Triton, not from candidate code."""
+    return _UNROUTED[0] > 0
 
 
 def candidate_keys(module: types.ModuleType, spec: OperatorSpec) -> dict[str, Callable[..., Any]]:
@@ -67,21 +89,52 @@ def routing(flag_gems: types.ModuleType, keys: dict[str, Callable[..., Any]], de
 def _registered(keys: dict[str, Callable[..., Any]], device: str) -> Iterator[None]:
     import torch
 
-    from pytest_flaggems_import.runner.device import device_context
-
     library = torch.library.Library("aten", "IMPL")
     dispatch_key = "CUDA" if device == "cuda" else "CPU"
-    override = {"allow_override": True} if "allow_override" in inspect.signature(library.impl).parameters else {}
+    options = _impl_options(type(library))
     try:
         for key, function in keys.items():
-
-            def kernel(*args: Any, _function: Callable[..., Any] = function, **kwargs: Any) -> Any:
-                # A kernel runs below torch's function modes: on the CPU, the candidate again
-                # sees CUDA-looking tensors (runner.device.emulate_cuda).
-                with device_context(device):
-                    return _function(*args, **kwargs)
-
-            library.impl(key, kernel, dispatch_key, **override)
+            before = _kernel_before(key, dispatch_key) if options.get("with_keyset") else None
+            library.impl(
+                key, _kernel(function, before, device, options.get("with_keyset", False)), dispatch_key, **options
+            )
         yield
     finally:
         library._destroy()
+
+
+@functools.cache
+def _impl_options(library: type) -> dict[str, bool]:
+    """``allow_override`` (torch >= 2.8 asks for it to replace FlagGems' kernel) and ``with_keyset``."""
+    parameters = inspect.signature(library.impl).parameters
+    return {name: True for name in ("allow_override", "with_keyset") if name in parameters}
+
+
+def _kernel_before(key: str, dispatch_key: str) -> Any:
+    """The kernel ``key`` runs now on ``dispatch_key``, callable boxed; None where torch cannot say."""
+    import torch
+
+    get_kernel = getattr(torch.library, "get_kernel", None)
+    if get_kernel is None:
+        return None
+    try:
+        return get_kernel(f"aten::{key}", dispatch_key)
+    except Exception:  # noqa: BLE001 - no kernel of its own there (a composite op): nothing to go back to
+        return None
+
+
+def _kernel(function: Callable[..., Any], before: Any, device: str, with_keyset: bool) -> Callable[..., Any]:
+    from pytest_flaggems_import.runner.device import device_context
+
+    def kernel(keyset: Any, *args: Any, **kwargs: Any) -> Any:
+        if _UNROUTED[0] and before is not None:
+            return before.call_boxed(keyset, *args, **kwargs)
+        # A kernel runs below torch's function modes: on the CPU, the candidate again
+        # sees CUDA-looking tensors (runner.device.emulate_cuda).
+        with device_context(device):
+            return function(*args, **kwargs)
+
+    def without_keyset(*args: Any, **kwargs: Any) -> Any:
+        return kernel(None, *args, **kwargs)
+
+    return kernel if with_keyset else without_keyset

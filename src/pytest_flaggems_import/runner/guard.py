@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pytest_flaggems_import.errors import CandidateError
+from pytest_flaggems_import.runner.dispatch import unrouted
 
 
 class OperatorTimeout(CandidateError):
@@ -120,7 +121,8 @@ def count_launches(own_source: str | None = None) -> Iterator[LaunchCount]:
                     counter.own += 1
             depth[0] += 1
             try:
-                return original(self, *args, **kwargs)
+                with unrouted():  # Triton's own ATen calls are not the candidate's (runner.dispatch)
+                    return original(self, *args, **kwargs)
             finally:
                 depth[0] -= 1
 

@@ -24,15 +24,14 @@ Benchmarks call the unguarded entry (``unguarded``): a dispatch mode would add h
 from __future__ import annotations
 
 import functools
-import os
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_flaggems_import.core.names import OpName
 from pytest_flaggems_import.errors import CandidateError
+from pytest_flaggems_import.runner.dispatch import unrouted, unrouted_now
 
 
 class Fallback(CandidateError):
@@ -108,27 +107,36 @@ def guarded(entry: Callable[..., Any], name: OpName, own_source: str | None = No
     replaced = replaced_ops(name)
     contract = ArgumentContract.of(_versionless(name))
 
-    @functools.wraps(entry)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        if _DEPTH[0]:
-            return entry(*args, **kwargs)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        # The checks' own tensor work (copies, comparisons) runs unrouted: a candidate for
+        # aten::copy_ would otherwise be called by the clone that guards it, without end.
+        with unrouted():
+            kept = _read_only_copies(args, kwargs, contract)
         recorder = _recorder(replaced)
-        kept = _read_only_copies(args, kwargs, contract)
-        _DEPTH[0] += 1
         try:
             with recorder:
                 result = entry(*args, **kwargs)
         finally:
-            _DEPTH[0] -= 1
             for op in recorder.seen:
                 _FOUND.add(_FOUND.fallbacks, op)
-        for problem in _broken(args, kwargs, kept, result, contract):
-            _FOUND.add(_FOUND.contract, problem)
+        with unrouted():
+            for problem in _broken(args, kwargs, kept, result, contract):
+                _FOUND.add(_FOUND.contract, problem)
         if own_source is not None and not contract.writable and not _FOUND.ghost:
             depends = _depends_on_kernels(entry, args, kwargs, result, own_source)
             if depends is not None:
                 _FOUND.ghost.append(depends)
         return result
+
+    @functools.wraps(entry)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if _DEPTH[0]:
+            return entry(*args, **kwargs)
+        _DEPTH[0] += 1
+        try:
+            return checked(*args, **kwargs)
+        finally:
+            _DEPTH[0] -= 1
 
     call.__flaggems_unguarded__ = entry  # type: ignore[attr-defined]
     return call
@@ -146,7 +154,8 @@ def _depends_on_kernels(entry: Callable[..., Any], args: tuple[Any, ...], kwargs
     real = [r for r in tree_flatten(result)[0] if isinstance(r, torch.Tensor)]
     if not real or all(r.numel() == 0 for r in real):
         return None
-    copies = tree_map(lambda v: v.detach().clone() if isinstance(v, torch.Tensor) else v, (args, kwargs))
+    with unrouted():
+        copies = tree_map(lambda v: v.detach().clone() if isinstance(v, torch.Tensor) else v, (args, kwargs))
     try:
         with _kernels_skipped(own_source), _poisoned_allocations():
             ghost_result = entry(*copies[0], **copies[1])
@@ -155,7 +164,8 @@ def _depends_on_kernels(entry: Callable[..., Any], args: tuple[Any, ...], kwargs
     ghost = [r for r in tree_flatten(ghost_result)[0] if isinstance(r, torch.Tensor)]
     if len(ghost) != len(real):
         return True
-    return not all(_same_bits(r, g) for r, g in zip(real, ghost, strict=True))
+    with unrouted():
+        return not all(_same_bits(r, g) for r, g in zip(real, ghost, strict=True))
 
 
 def _kernels_skipped(own_source: str) -> Any:
@@ -216,7 +226,9 @@ def _tensors(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[tuple[str | 
     return [(key, value) for key, value in named if isinstance(value, torch.Tensor)]
 
 
-def _read_only_copies(args: tuple[Any, ...], kwargs: dict[str, Any], contract: ArgumentContract) -> dict[str | int, Any]:
+def _read_only_copies(
+    args: tuple[Any, ...], kwargs: dict[str, Any], contract: ArgumentContract
+) -> dict[str | int, Any]:
     return {key: t.detach().clone() for key, t in _tensors(args, kwargs) if key not in contract.writable}
 
 
@@ -248,25 +260,13 @@ def _same_bits(a: Any, b: Any) -> bool:
 
     if a.shape != b.shape or a.dtype != b.dtype:
         return False
-    return torch.equal(a.detach().reshape(-1).contiguous().view(torch.uint8), b.reshape(-1).contiguous().view(torch.uint8))
+    return torch.equal(
+        a.detach().reshape(-1).contiguous().view(torch.uint8), b.reshape(-1).contiguous().view(torch.uint8)
+    )
 
 
 def _label(key: str | int) -> str:
     return f"#{key}" if isinstance(key, int) else repr(key)
-
-
-def _called_by_triton() -> bool:
-    """Whether Triton itself made the current ATen call: its interpreter copies a kernel's results
-    back with ``aten::copy_`` (not a fallback of a candidate ``copy_``)."""
-    import triton
-
-    root = os.path.dirname(triton.__file__) + os.sep
-    frame = sys._getframe(2)
-    while frame is not None:
-        if frame.f_code.co_filename.startswith(root):
-            return True
-        frame = frame.f_back
-    return False
 
 
 def _recorder(replaced: frozenset[str]) -> Any:
@@ -279,7 +279,7 @@ def _recorder(replaced: frozenset[str]) -> Any:
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             schema = func._schema.name
-            if schema in replaced and schema not in self.seen and not _called_by_triton():
+            if schema in replaced and schema not in self.seen and not unrouted_now():
                 self.seen.append(schema)
             return func(*args, **(kwargs or {}))
 
