@@ -6,6 +6,7 @@ rejection reason per case, and the operator that earned selection is not blocked
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ ROOT = Path("/screen")
 
 def report(op: str, name: str, outcome: str = "passed", *, kind: str = "test", of: int = 3, when: str = "call",
            launches: int = 1, error: str | None = None, longrepr: str | None = None) -> pytest.TestReport:  # fmt: skip
-    properties = [(props.ITEM, f'{{"op": "{op}", "kind": "{kind}", "of": {of}}}')]
+    properties = [(props.ITEM, json.dumps(props.ItemTag(op, props.ItemKind(kind), of).to_json()))]
     if kind == "test":
         properties.append((props.LAUNCHES, launches))
     if error:

@@ -238,17 +238,24 @@ def _ops_root(path: Path) -> Path:
     return path.parent.parent if path.parent.name in ("batch1", "batch2") else path.parent
 
 
-def _operator_files(ops_dir: Path) -> dict[str, Path]:
-    """Operator file of each op, under every key a selected file may use for it."""
-    found: dict[str, Path] = {}
+def _operator_files(ops_dir: Path) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """Operator file of each op with its data (read once), under every key a selected file may use for it."""
+    found: dict[str, tuple[Path, dict[str, Any]]] = {}
     for path, data in formats.operator_files([ops_dir]):
         try:
             name = parse_op_name(data["op_name"])  # type: ignore[index]
         except (ValueError, KeyError, TypeError):
             continue
         for key in name.perf_keys():
-            found.setdefault(key, path)
+            found.setdefault(key, (path, data))
     return found
+
+
+def _checked_operator(path: Path, data: dict[str, Any]) -> formats.OperatorSpec:
+    problems = formats.validate("operator", data, path)
+    if problems:
+        raise InputErrors(problems)
+    return formats.operator_from_data(data, path)
 
 
 @dataclass(frozen=True)
@@ -303,7 +310,7 @@ def candidates_from_selected(
                 problems.append(InputError(path, formats.json_path(["operators", op]),
                                            f"no operator file for {op!r} under {ops_dir}"))  # fmt: skip
                 continue
-            spec = formats.load_operator(files[op])
+            spec = _checked_operator(*files[op])
             proof = evidence((tested or {}).get(op), session_path, tested is not None)
             if proof.refusal is not None and (proof.failed or not allow_untested):
                 refused[op] = proof.refusal

@@ -24,6 +24,7 @@ from pytest_flaggems_import.core.categories import infer_category
 from pytest_flaggems_import.errors import FlaggemsError, InputError, InputErrors
 from pytest_flaggems_import.plugin import props
 from pytest_flaggems_import.plugin.failures import first_line
+from pytest_flaggems_import.plugin.props import ItemKind
 
 
 class OperatorProblem(FlaggemsError):
@@ -144,11 +145,10 @@ def count_items(nodes: Iterable[pytest.Item | pytest.Collector]) -> int:
     return total
 
 
-def item_kind(item: pytest.Item) -> str:
-    """``load``, ``tests`` (test_func did not import), ``bench`` or ``test``."""
+def item_kind(item: pytest.Item) -> ItemKind:
     if isinstance(item, _OperatorItem):
         return item.kind
-    return "bench" if item.get_closest_marker("flaggems_bench") else "test"
+    return ItemKind.BENCH if item.get_closest_marker("flaggems_bench") else ItemKind.TEST
 
 
 def test_names(source: str) -> list[str]:
@@ -167,7 +167,7 @@ def test_names(source: str) -> list[str]:
 class _OperatorItem(pytest.Item):
     """Base of our own items: short failures, location at the operator file."""
 
-    kind = "load"
+    kind = ItemKind.LOAD
 
     @property
     def loaded(self) -> Loaded:
@@ -198,7 +198,7 @@ class LoadItem(_OperatorItem):
 class BrokenTestsItem(_OperatorItem):
     """``test_func`` itself failed to import: one failure instead of a collection error."""
 
-    kind = "tests"
+    kind = ItemKind.TEST_IMPORT
 
     def runtest(self) -> None:
         self.fail_with(self.loaded.error or "test_func does not import")
@@ -210,7 +210,7 @@ class IsolationItem(_OperatorItem):
     outside its scratch folder (a file written, a process started: runner.confine). The worker
     is then retired, so the next operator starts in a fresh one."""
 
-    kind = "isolation"
+    kind = ItemKind.ISOLATION
 
     def runtest(self) -> None:
         runner = self.config.pluginmanager.get_plugin("flaggems-runner")
@@ -221,7 +221,7 @@ class IsolationItem(_OperatorItem):
 
 
 class NotRunItem(_OperatorItem):
-    kind = "test"
+    kind = ItemKind.TEST
 
     def runtest(self) -> None:
         pytest.skip(f"not run: {self.loaded.error}")

@@ -1,7 +1,7 @@
 """Gathering outcomes: reports → per-operator counts, completeness, and why an operator is blocked.
 
 The same code runs with and without xdist: it only reads reports, whose ``user_properties`` carry
-the operator's name, the item's kind and how many items the operator has in all (SPEC 8,
+an ``ItemTag`` (the operator, the item's kind, how many items the operator has in all; SPEC 8,
 complete evidence: an operator is selectable only if every one of its items ran and passed).
 """
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pytest_flaggems_import.plugin import props
+from pytest_flaggems_import.plugin.props import ItemKind
 from pytest_flaggems_import.plugin.records import OpRecord
 
 
@@ -42,29 +43,27 @@ class Outcomes:
 
     def add(self, report: pytest.TestReport) -> None:
         found = props.read(report)
-        tag = found.get(props.ITEM)
-        crashed = not isinstance(tag, dict)
+        tag = props.ItemTag.from_json(found.get(props.ITEM))
+        crashed = tag is None
         if crashed:
             # xdist's report for an item whose worker crashed (segfault, hard timeout) carries no
             # properties (and ``when`` is "???"): find the operator from the node id, and count
             # it as a failed test that ran.
             tag = self._crashed_item(report)
-        if tag is None or tag.get("op") not in self.records:
+        if tag is None or tag.op not in self.records:
             return
-        op = tag["op"]
-        record = self.records[op]
-        if isinstance(tag.get("of"), int):
-            self.expected[op] = max(self.expected.get(op, 0), tag["of"])
+        record = self.records[tag.op]
+        if tag.of is not None:
+            self.expected[tag.op] = max(self.expected.get(tag.op, 0), tag.of)
         if final(report) or crashed:
-            self.finished.setdefault(op, set()).add(report.nodeid)
-        kind = tag.get("kind")
-        if kind in ("load", "tests"):
+            self.finished.setdefault(tag.op, set()).add(report.nodeid)
+        if tag.kind in (ItemKind.LOAD, ItemKind.TEST_IMPORT):
             if report.failed and report.when == "call":
                 record.load_error = found.get(props.ERROR, "failed")
-        elif kind == "isolation":
+        elif tag.kind is ItemKind.ISOLATION:
             if report.failed and report.when == "call":
                 record.unclean = found.get(props.ERROR, "left its worker unclean")
-        elif kind == "bench":
+        elif tag.kind is ItemKind.BENCH:
             if report.when == "call":
                 record.bench += found.get(props.BENCH, [])
                 if report.failed:
@@ -80,12 +79,12 @@ class Outcomes:
             if report.failed and record.first_failure is None:
                 record.first_failure = found.get(props.ERROR) or failure_line(report)
 
-    def _crashed_item(self, report: pytest.TestReport) -> dict | None:
+    def _crashed_item(self, report: pytest.TestReport) -> props.ItemTag | None:
         if not report.failed:
             return None
         path = (self.rootpath / report.nodeid.split("::")[0]).resolve()
         record = self.index.get(path)
-        return {"op": record.op, "kind": "test"} if record else None
+        return props.ItemTag(record.op, ItemKind.TEST) if record else None
 
     def completeness(self, op: str) -> tuple[int, int | None]:
         """(items that ran, items the operator has; ``None`` when it was never collected)."""

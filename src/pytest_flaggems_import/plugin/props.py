@@ -7,12 +7,46 @@ JSON text here (junitxml would otherwise write Python reprs) and decoded by ``re
 
 from __future__ import annotations
 
+import enum
 import json
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import pytest
 
-ITEM = "flaggems"  # {"op", "kind", "of"}: which operator, what kind of item, how many items it has
+
+class ItemKind(str, enum.Enum):
+    """What an item of an operator file is (a ``str``: it travels as JSON)."""
+
+    LOAD = "load"  # the operator's code loads and defines its entry
+    TEST_IMPORT = "test_import"  # test_func failed to import: one item instead of its tests
+    TEST = "test"  # one of test_func's tests
+    BENCH = "bench"  # a benchmark of the operator against torch and FlagGems
+    ISOLATION = "isolation"  # the operator left its worker clean
+
+
+@dataclass(frozen=True)
+class ItemTag:
+    """Which operator an item belongs to, what kind of item it is, and how many items the
+    operator has in all (None: unknown, its file did not load): what makes evidence complete."""
+
+    op: str
+    kind: ItemKind
+    of: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "kind": self.kind.value}
+
+    @classmethod
+    def from_json(cls, value: Any) -> ItemTag | None:
+        """The tag back from a report; None if it is not one of ours."""
+        try:
+            return cls(str(value["op"]), ItemKind(value["kind"]), value.get("of") if isinstance(value.get("of"), int) else None)
+        except (TypeError, KeyError, ValueError, AttributeError):
+            return None
+
+
+ITEM = "flaggems"  # an ItemTag, as JSON
 ERROR = "flaggems_error"  # why an operator's load, tests or benchmark failed, one line
 LAUNCHES = "flaggems_launches"  # launches of the candidate's own Triton kernels during a test
 GHOST = "flaggems_ghost"  # True: with its kernels turned into no-ops, the result changed (runner.proof)

@@ -25,6 +25,7 @@ from pytest_flaggems_import.plugin import benchmarks, props
 from pytest_flaggems_import.plugin.failures import first_line
 from pytest_flaggems_import.plugin.isolation import Role
 from pytest_flaggems_import.plugin.items import LOADED, IsolationItem, Loaded, OperatorFile, item_kind
+from pytest_flaggems_import.plugin.props import ItemKind
 from pytest_flaggems_import.runner import confine, guard, proof
 
 if TYPE_CHECKING:
@@ -198,7 +199,7 @@ class CandidateRunner:
             out = self._fault_log or sys.stderr
             faulthandler.dump_traceback_later(self.settings.timeout + 60, exit=True, file=out)
         try:
-            with self.operator_context(loaded, route=item_kind(item) != "bench"):
+            with self.operator_context(loaded, route=item_kind(item) is not ItemKind.BENCH):
                 return (yield)
         finally:
             if self.in_worker:
@@ -234,7 +235,7 @@ class CandidateRunner:
         found = proof.take_findings()
         if found.ghost:
             props.put(item, props.GHOST, all(found.ghost))
-        if item_kind(item) == "test":
+        if item_kind(item) is ItemKind.TEST:
             if found.fallbacks and not self.settings.allow_fallback:
                 ops = ", ".join(found.fallbacks)
                 raise proof.Fallback(f"falls back to {ops}, the ATen op it replaces (--flaggems-allow-fallback)")

@@ -116,8 +116,8 @@ class FlaggemsSession:
         record = self.index.get(Path(operator.path).resolve())
         loaded = operator.stash.get(LOADED, None)
         if record is not None:
-            tag = {"op": record.op, "kind": item_kind(item), "of": loaded.items if loaded else None}
-            props.put(item, props.ITEM, tag)
+            tag = props.ItemTag(record.op, item_kind(item), loaded.items if loaded else None)
+            props.put(item, props.ITEM, tag.to_json())
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
