@@ -86,7 +86,8 @@ def test_layout_option_takes_the_specs_name_and_the_short_one(ex, tmp_path, flag
     assert select_auto(ex, tmp_path / "out") == 0
     write_json(tmp_path / "out" / "session.json", session_json({"gelu": (13, 0), "silu": (9, 0)}))
     assert import_(ex, tmp_path / "out" / "selected_batch1.json", flag, "generated", "--dry-run") == 0
-    assert "(generated layout): dry run" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "(generated layout: --flaggems-layout): dry run" in out
 
 
 def test_help_is_plain_text_and_required_options_show_no_default():

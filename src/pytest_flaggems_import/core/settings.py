@@ -270,8 +270,9 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "layout",
         "auto",
-        _choice("auto", "generated", "experimental_ops"),
-        "Target layout in the checkout. Default: auto (detected).",
+        _choice("auto", "generated", "experimental_ops", "ops"),
+        "Target layout in the checkout: generated, experimental_ops or ops. Default: auto (ops with "
+        "conf/operators.yaml, else experimental_ops with experimental_ops/, else generated).",
         cli=True,
     ),
     Option(

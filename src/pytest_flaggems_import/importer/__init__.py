@@ -20,7 +20,7 @@ from pytest_flaggems_import.core.categories import infer_category
 from pytest_flaggems_import.core.names import parse_op_name
 from pytest_flaggems_import.core.selection import CRITERION, Decision, Rules
 from pytest_flaggems_import.errors import ExitStatus, InputError, InputErrors
-from pytest_flaggems_import.importer import render, transaction
+from pytest_flaggems_import.importer import ops_layout, render, transaction
 from pytest_flaggems_import.importer.layout import Checkout, find_checkout
 
 
@@ -105,6 +105,8 @@ class _Staging:
 
 def plan(checkout: Checkout, candidates: Sequence[render.Candidate], force: bool, now: str) -> ImportOutcome:
     """Every file change the import would make, and one status per operator."""
+    if checkout.layout == "ops":
+        return plan_ops(checkout, candidates, force)
     outcome = ImportOutcome()
     files = _Staging()
     metadata = _metadata(checkout)
@@ -141,6 +143,76 @@ def plan(checkout: Checkout, candidates: Sequence[render.Candidate], force: bool
         files.stage(checkout.metadata, jsonio.dumps(render.merge_metadata(metadata, entries, now)))
     outcome.changes = files.changes()
     return outcome
+
+
+def plan_ops(checkout: Checkout, candidates: Sequence[render.Candidate], force: bool) -> ImportOutcome:
+    """The ``ops`` layout (SPEC 5): six files per operator, as FlagGems' KernelGen commits. No
+    metadata file: the test file's header (``tests/test_<op>.py``) marks an operator as ours."""
+    outcome, files = ImportOutcome(), _Staging()
+    version = ops_layout.newest_stage_version(files.original(checkout.operators_yaml) or "")
+    if version is None:
+        raise InputError(checkout.operators_yaml, None, "no stage version to give new operators (alpha: '<newest>')")
+    for c in candidates:
+        paths = checkout.paths(c.spec.entry, c.category)
+        name = c.spec.name
+        keys = ops_layout.aten_keys(c.spec.code, name.base, name.overload, c.spec.entry)
+        test = render.render_test(c, paths.module) if c.spec.test_func else None
+        ours = bool(render.split_header(files.original(paths.test) or "")[0])
+        status = _combined(
+            _ops_code_status(files.original(paths.code), _ops_code(c), force, ours),
+            _status(files.original(paths.test), test, force, "tests") if test is not None else "unchanged",
+        )
+        escaping = _outside(checkout, [paths.code, paths.test, paths.init, paths.benchmark, checkout.operators_yaml])
+        if escaping is not None:
+            status = f"conflict: {escaping} would be written outside the checkout (a symlinked folder)"
+        if not keys:
+            status = f"conflict: the code defines no function {c.spec.entry!r} or <op>_<overload> to register"
+        outcome.statuses[c.op_id] = status
+        if status.startswith("conflict"):
+            outcome.failed = True
+            continue
+        try:
+            _stage_ops_files(files, checkout, c, paths, keys, test, version)
+        except ValueError as exc:
+            raise InputError(checkout.package / "__init__.py", None, f"cannot add {c.op_id}: {exc}") from None
+    outcome.changes = [change for change in files.changes() if change.changed]
+    return outcome
+
+
+def _ops_code(c: render.Candidate) -> str:
+    """The code as FlagGems keeps it in ``ops/``: no header, no blank lines around it."""
+    return c.spec.code.strip("\n") + "\n"
+
+
+def _ops_code_status(existing: str | None, new: str, force: bool, ours: bool) -> str:
+    if existing is None or existing == new:
+        return "new" if existing is None else "unchanged"
+    if not ours:
+        return "conflict: the checkout has a code file of that name that pytest-flaggems-import did not write"
+    return "replaced (--force)" if force else "conflict: the checkout has different code for it (use --force)"
+
+
+def _stage_ops_files(files: _Staging, checkout: Checkout, c: render.Candidate, paths: Any, keys: dict[str, str],
+                     test: str | None, version: str) -> None:  # fmt: skip
+    """Stage the six files of one operator."""
+    stem = ops_layout.file_stem(c.spec.entry)
+    files.stage(paths.code, _ops_code(c))
+    if test is not None:
+        files.stage(paths.test, test)
+    if files.original(paths.benchmark) is None:  # a maintainer's benchmark is theirs
+        torch_op = f"torch.ops.{c.spec.name.namespace}.{c.spec.name.base}" + (
+            f".{c.spec.name.overload}" if c.spec.name.overload else ""
+        )
+        tensors = ops_layout.tensor_arguments(c.spec.code, c.spec.entry)
+        files.stage(paths.benchmark, ops_layout.benchmark_source(c.spec.name.base, stem, torch_op, c.category, tensors))
+    names = sorted(set(keys.values()), key=ops_layout.sort_key)
+    init = ops_layout.add_imports(files.current(paths.init), paths.module, names)
+    files.stage(paths.init, ops_layout.add_all_names(init, names))
+    top = checkout.package / "__init__.py"
+    files.stage(top, ops_layout.add_full_config(files.current(top), keys))
+    entry = ops_layout.operator_entry(stem, ops_layout.description(c.spec.code, c.spec.entry, c.spec.name.base), list(keys),
+                                      ops_layout.kind_of(c.category), version)  # fmt: skip
+    files.stage(checkout.operators_yaml, ops_layout.add_operator_entry(files.current(checkout.operators_yaml), stem, entry))
 
 
 def _refuse_shared_files(candidates: Sequence[render.Candidate]) -> None:
@@ -183,7 +255,7 @@ def summary_lines(
         verb = f"dry run; would write {written} files"
     else:
         verb = f"wrote {written} files"
-    lines = [f"import into {checkout.root} ({checkout.layout} layout): {verb}"]
+    lines = [f"import into {checkout.root} ({checkout.layout} layout: {checkout.why}): {verb}"]
     lines += [f"  {op:<24} {status}" for op, status in outcome.statuses.items()]
     return lines + ["", pull_request_summary(candidates)]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from pytest_flaggems_import.core.names import is_identifier
 from pytest_flaggems_import.errors import InputError
 
-LAYOUTS = ("generated", "experimental_ops")
+LAYOUTS = ("generated", "experimental_ops", "ops")
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,7 @@ class OpPaths:
     test: Path
     packages: tuple[Path, ...]  # __init__.py files that must exist for the import to work
     module: str  # dotted import path of the operator
+    benchmark: Path | None = None  # the ops layout's benchmark/test_<op>.py
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,11 @@ class Checkout:
     root: Path
     package: Path  # .../flag_gems
     layout: str
+    why: str = ""  # how the layout was chosen
+
+    @property
+    def operators_yaml(self) -> Path:
+        return self.root / "conf" / "operators.yaml"
 
     @property
     def metadata(self) -> Path:
@@ -37,6 +43,17 @@ class Checkout:
             if not is_identifier(part):  # the guard against '..', '/', absolute paths
                 raise InputError(None, None, f"{what} name {part!r} is not a Python identifier; refusing to write it")
         pkg = self.package
+        if self.layout == "ops":
+            from pytest_flaggems_import.importer.ops_layout import file_stem
+
+            return OpPaths(
+                code=pkg / "ops" / f"{entry}.py",
+                init=pkg / "ops" / "__init__.py",
+                test=self.root / "tests" / f"test_{file_stem(entry)}.py",
+                packages=(),
+                module=f"flag_gems.ops.{entry}",
+                benchmark=self.root / "benchmark" / f"test_{file_stem(entry)}.py",
+            )
         if self.layout == "experimental_ops":
             folder = pkg / "experimental_ops"
             return OpPaths(
@@ -71,8 +88,18 @@ def find_checkout(root: str | Path, layout: str = "auto") -> Checkout:
             break
     else:
         raise InputError(root, None, "not a FlagGems checkout: no src/flag_gems or flag_gems folder")
+    why = "--flaggems-layout"
     if layout == "auto":
-        layout = "experimental_ops" if (package / "experimental_ops").is_dir() else "generated"
+        layout, why = _detected(root, package)
     if layout not in LAYOUTS:
         raise InputError(None, None, f"unknown layout {layout!r}; expected auto, {' or '.join(LAYOUTS)}")
-    return Checkout(root=root, package=package, layout=layout)
+    return Checkout(root=root, package=package, layout=layout, why=why)
+
+
+def _detected(root: Path, package: Path) -> tuple[str, str]:
+    """The layout the checkout uses (SPEC 5), and the file that says so."""
+    if (root / "conf" / "operators.yaml").is_file():
+        return "ops", "the checkout has conf/operators.yaml"
+    if (package / "experimental_ops").is_dir():
+        return "experimental_ops", f"the checkout has {package.name}/experimental_ops/ and no conf/operators.yaml"
+    return "generated", "the checkout has neither conf/operators.yaml nor experimental_ops/"

@@ -1,0 +1,282 @@
+"""The ``ops`` layout (SPEC 5): the edits FlagGems' own "[KernelGen][Nvidia] Add <op> operator"
+commits make, as pure functions from a file's text to its new text. No file system access here.
+
+Python files are edited through libcst, so every comment, blank line and formatting choice of the
+checkout's ``__init__.py`` files stays as it was; ``conf/operators.yaml`` gets one block of lines
+inserted (its comments and quoting stay too). Each new item goes to its *sorted place*: between
+the first two neighbours it sorts between, comparing names case-insensitively with leading
+underscores ignored, because FlagGems' lists are sorted that way in long stretches, not throughout.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Sequence
+
+import libcst as cst
+
+LINE_LENGTH = 88  # FlagGems formats with black's default
+KINDS = {"pointwise": "Math", "reduction": "Reduction", "blas": "BLAS"}  # anything else: NeuralNetwork
+_ENTRY = re.compile(r"^  - id: (\S+)\s*$")
+_STAGE = re.compile(r"^\s*- (?:alpha|beta|stable): '(\d+(?:\.\d+)*)'")
+
+
+def sort_key(name: str) -> str:
+    return name.lstrip("_").lower()
+
+
+def sorted_position(names: Sequence[str], new: str) -> int:
+    """Where ``new`` goes in ``names``: between two neighbours it sorts between (at an end: next
+    to one), choosing, where there are several such places, the one most names of its kind agree
+    with (those before it sort before ``new``, those after it after). Its kind: names with a
+    leading underscore, or names without, as FlagGems keeps them apart.
+
+    FlagGems' lists put the underscore names first, then the rest alphabetically: ``logit_backward``
+    sorts between ``_is_all_true`` and ``_safe_softmax`` as well as between ``logit_`` and
+    ``logspace``; only the second place agrees with the hundreds of plain names around it, while
+    ``_conj_copy`` goes next to ``_conj`` among the underscore names."""
+    keys = [sort_key(n) for n in names]
+    key = sort_key(new)
+    kin = [n.startswith("_") == new.startswith("_") for n in names]
+    if not any(kin):
+        kin = [True] * len(names)
+    before, after = 0, sum(k >= key and same for k, same in zip(keys, kin, strict=True))
+    best, best_score = len(keys), -1
+    for i in range(len(keys) + 1):
+        between = (i == 0 or keys[i - 1] <= key) and (i == len(keys) or key <= keys[i])
+        if between and before + after > best_score:
+            best, best_score = i, before + after
+        if i < len(keys):
+            before += keys[i] <= key and kin[i]
+            after -= keys[i] >= key and kin[i]
+    return best
+
+
+def file_stem(entry: str) -> str:
+    """``tests/test_<stem>.py``, ``benchmark/test_<stem>.py``, the yaml ``id``: FlagGems drops the
+    leading underscores (``_conj_copy`` → ``test_conj_copy.py``, ``__rshift__`` → ``test_rshift.py``)
+    and trailing dunder ones."""
+    stem = entry.lstrip("_")
+    return stem[:-2] if entry.startswith("__") and stem.endswith("__") else stem
+
+
+# -- src/flag_gems/ops/__init__.py -------------------------------------------------------------
+
+
+def _import_statement(module: str, names: Sequence[str]) -> cst.SimpleStatementLine:
+    line = f"from {module} import {', '.join(names)}"
+    if len(line) > LINE_LENGTH:  # as black splits it
+        line = f"from {module} import (\n" + "".join(f"    {n},\n" for n in names) + ")"
+    statement = cst.parse_statement(line + "\n")
+    assert isinstance(statement, cst.SimpleStatementLine)
+    return statement
+
+
+def _imported_module(statement: cst.CSTNode) -> str | None:
+    """``flag_gems.ops.x`` for a line ``from flag_gems.ops.x import ...``, else None."""
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return None
+    node = statement.body[0]
+    if not isinstance(node, cst.ImportFrom) or node.module is None or node.relative:
+        return None
+    return cst.Module([]).code_for_node(node.module)
+
+
+def add_imports(text: str, module: str, names: Sequence[str], package: str = "flag_gems.ops") -> str:
+    """``from <module> import <names>`` at its sorted place among the package's own imports."""
+    tree = cst.parse_module(text)
+    body = list(tree.body)
+    siblings = [(i, m) for i, s in enumerate(body) if (m := _imported_module(s)) and m.startswith(package + ".")]
+    if any(m == module for _, m in siblings):
+        return text  # already imported: an operator's module is imported once, all its names at once
+    stems = [m.rpartition(".")[2] for _, m in siblings]
+    at = sorted_position(stems, module.rpartition(".")[2])
+    index = siblings[at][0] if at < len(siblings) else (siblings[-1][0] + 1 if siblings else 0)
+    body.insert(index, _import_statement(module, names))
+    return tree.with_changes(body=body).code
+
+
+def _string_value(node: cst.BaseExpression) -> str | None:
+    return node.evaluated_value if isinstance(node, cst.SimpleString) else None  # type: ignore[return-value]
+
+
+class _SequenceInsert(cst.CSTTransformer):
+    """Insert elements into the list or tuple assigned to ``target`` at module level, each at
+    its sorted place, with the commas and line breaks of the elements already there."""
+
+    def __init__(self, target: str, new: dict[str, cst.BaseExpression], key_of) -> None:  # noqa: ANN001
+        super().__init__()
+        self.target, self.new, self.key_of = target, new, key_of
+        self.found = False
+
+    def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
+        names = [t.target.value for t in updated.targets if isinstance(t.target, cst.Name)]
+        if self.target not in names or not isinstance(updated.value, (cst.List, cst.Tuple)):
+            return updated
+        self.found = True
+        elements = list(updated.value.elements)
+        for key, value in self.new.items():
+            keys = [self.key_of(e.value) or "" for e in elements]
+            if key in keys:
+                continue
+            elements = _inserted(elements, sorted_position(keys, key), value)
+        return updated.with_changes(value=updated.value.with_changes(elements=elements))
+
+
+def _inserted(elements: list[cst.Element], at: int, value: cst.BaseExpression) -> list[cst.Element]:
+    """``elements`` with ``value`` at ``at``. Between two elements the comma carries the line
+    break and indent of the next one; the last one's leads to the closing bracket."""
+    if not elements:
+        return [cst.Element(value, comma=cst.Comma())]
+    between = elements[0].comma if len(elements) > 1 else elements[-1].comma
+    if at < len(elements):
+        return [*elements[:at], cst.Element(value, comma=between), *elements[at:]]
+    last = elements[-1]
+    return [*elements[:-1], last.with_changes(comma=between), cst.Element(value, comma=last.comma)]
+
+
+def add_all_names(text: str, names: Sequence[str]) -> str:
+    """Each of ``names`` at its sorted place in ``__all__`` (a literal list or tuple)."""
+    new = {n: cst.SimpleString(f'"{n}"') for n in names}
+    return _edit_sequence(text, "__all__", new, _string_value)
+
+
+def _config_key(node: cst.BaseExpression) -> str | None:
+    if isinstance(node, cst.Tuple) and node.elements:
+        return _string_value(node.elements[0].value)
+    return None
+
+
+def add_full_config(text: str, entries: dict[str, str]) -> str:
+    """``("<aten key>", <function>),`` for each entry, at its sorted place in ``_FULL_CONFIG``."""
+    new = {key: cst.parse_expression(f'("{key}", {function})') for key, function in entries.items()}
+    return _edit_sequence(text, "_FULL_CONFIG", new, _config_key)
+
+
+def _edit_sequence(text: str, target: str, new: dict[str, cst.BaseExpression], key_of) -> str:  # noqa: ANN001
+    tree = cst.parse_module(text)
+    editor = _SequenceInsert(target, new, key_of)
+    edited = tree.visit(editor)
+    if not editor.found:
+        raise ValueError(f"no literal {target} = [...] or (...) at module level")
+    return edited.code
+
+
+# -- conf/operators.yaml ---------------------------------------------------------------------------
+
+
+def newest_stage_version(yaml_text: str) -> str | None:
+    """The newest version any ``stages`` entry names (``'5.4'``), the one a new alpha op gets."""
+    versions = [m.group(1) for line in yaml_text.splitlines() if (m := _STAGE.match(line))]
+    return max(versions, key=lambda v: tuple(int(p) for p in v.split(".")), default=None)
+
+
+def operator_entry(op_id: str, description: str, keys: Sequence[str], kind: str, version: str) -> str:
+    lines = [f"  - id: {op_id}", f"    description: {description}", "    for:"]
+    lines += [f"      - {key}" for key in keys]
+    lines += ["    labels:", "      - aten", "      - KernelGen", "    kind:", f"      - {kind}", "    stages:"]
+    lines += [f"      - alpha: '{version}'"]
+    return "\n".join(lines) + "\n"
+
+
+def add_operator_entry(yaml_text: str, op_id: str, entry: str) -> str:
+    """``entry`` (from ``operator_entry``) at its sorted place in the ``ops:`` list, unless the id is there."""
+    lines = yaml_text.splitlines(keepends=True)
+    starts = [(i, m.group(1)) for i, line in enumerate(lines) if (m := _ENTRY.match(line))]
+    if any(existing == op_id for _, existing in starts):
+        return yaml_text
+    at = sorted_position([name for _, name in starts], op_id)
+    if at < len(starts):
+        index = starts[at][0]
+    else:  # after the last entry's block: its indented lines
+        index = len(lines)
+        for i in range(starts[-1][0] + 1 if starts else len(lines), len(lines)):
+            if lines[i].strip() and not lines[i].startswith("    "):
+                index = i
+                break
+    if index == len(lines) and lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    return "".join([*lines[:index], entry, *lines[index:]])
+
+
+def kind_of(category: str) -> str:
+    return KINDS.get(category, "NeuralNetwork")
+
+
+# -- what the operator's code defines ----------------------------------------------------------
+
+_NOT_OVERLOADS = frozenset({"kernel", "impl", "wrapper", "launcher", "launch", "fwd", "bwd", "forward", "backward"})
+
+
+def aten_keys(code: str, base: str, overload: str | None, entry: str) -> dict[str, str]:
+    """``{"logit": "logit", "logit.out": "logit_out"}``: the ATen keys the code implements and the
+    function of each, for ``_FULL_CONFIG`` and ``for:``. The entry implements the op's own key;
+    an undecorated top-level ``<base>_<overload>`` function implements ``<base>.<overload>``."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return {}
+    functions = [
+        n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and not n.decorator_list
+    ]
+    keys = {f"{base}.{overload}" if overload else base: entry} if any(f.name == entry for f in functions) else {}
+    for function in functions:
+        suffix = function.name[len(base) + 1 :] if function.name.startswith(base + "_") else ""
+        if (
+            function.name != entry
+            and suffix.isidentifier()
+            and not suffix.endswith("_")
+            and suffix not in _NOT_OVERLOADS
+        ):
+            keys[f"{base}.{suffix}"] = function.name
+    return keys
+
+
+def description(code: str, entry: str, op: str) -> str:
+    """The first line of the entry's docstring, or FlagGems' usual line for a KernelGen op."""
+    line = ""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        tree = ast.Module(body=[], type_ignores=[])
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == entry:
+            doc = (ast.get_docstring(node) or "").strip()
+            line = doc.splitlines()[0].strip() if doc else ""
+    # A line YAML would read as something else (a mapping, a comment) is not worth quoting rules.
+    return line if line and ":" not in line and "#" not in line else f"Triton kernel implementation for {op}."
+
+
+def tensor_arguments(code: str, entry: str) -> int:
+    """How many positional parameters without a default the entry takes (its tensor inputs, mostly)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return 1
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == entry:
+            positional = [*node.args.posonlyargs, *node.args.args]
+            return len(positional) - len(node.args.defaults)
+    return 1
+
+
+def benchmark_source(op: str, stem: str, torch_op: str, category: str, tensors: int) -> str:
+    """``benchmark/test_<stem>.py`` in FlagGems' style: its ``base`` benchmark for the category."""
+    if category == "pointwise" and tensors in (1, 2):
+        kind = "UnaryPointwiseBenchmark" if tensors == 1 else "BinaryPointwiseBenchmark"
+        extra = ""
+    elif category == "reduction" and tensors == 1:
+        kind, extra = "UnaryReductionBenchmark", ""
+    else:
+        kind, extra = "GenericBenchmark", "        input_fn=_input_fn,\n"
+    helper = ""
+    if extra:
+        args = ", ".join(["torch.randn(shape, dtype=dtype, device=device)"] * max(tensors, 1))
+        helper = f"\n\ndef _input_fn(shape, dtype, device):\n    yield ({args},)\n"
+    return (
+        "import pytest\nimport torch\n\nfrom . import base, consts\n"
+        f"{helper}\n\n@pytest.mark.{op}\ndef test_{stem}():\n    bench = base.{kind}(\n"
+        f'        op_name="{op}",\n        torch_op={torch_op},\n{extra}        dtypes=consts.FLOAT_DTYPES,\n    )\n'
+        "    bench.run()\n"
+    )

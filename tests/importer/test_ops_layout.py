@@ -1,0 +1,270 @@
+"""The ``ops`` layout (SPEC 5, issue 11): an import makes the six-file change of FlagGems' own
+"[KernelGen][Nvidia] Add <op> operator with Triton kernel" commits.
+
+The checkout is built at test time from the flag-gems 5.0.2 wheel on PyPI (its
+``flag_gems/__init__.py`` with ``_FULL_CONFIG`` and ``flag_gems/ops/__init__.py``), plus a small
+hand-written ``conf/operators.yaml``. The expected neighbours of each inserted line are those of
+FlagGems commit 89bbcf918 (logit_backward) and 8c1d01e08 (chalf), whose parents have the same
+neighbours there as the wheel.
+"""
+
+from __future__ import annotations
+
+import ast
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from corpus.build import download_wheel
+from helpers import perf, session_json, write_json
+from pytest_flaggems_import.cli import main
+from pytest_flaggems_import.importer import ops_layout
+
+OPERATORS_YAML = """\
+# A FlagGems-style registry, written for this test.
+
+ops:
+  - id: celu
+    description: Applies the CELU function element-wise.
+    for:
+      - celu
+    labels:
+      - aten
+    kind:
+      - NeuralNetwork
+    stages:
+      - stable: '2.1'
+  - id: logit
+    description: |
+      Returns a new tensor with the logit of the elements of `input`.
+    for:
+      - logit
+    labels:
+      - aten
+    kind:
+      - Math
+    stages:
+      - beta: '5.0'
+      - stable: '5.3'
+  - id: logspace
+    description: Creates a one-dimensional tensor of size `steps` spaced on a log scale.
+    for:
+      - logspace
+    kind:
+      - Tensor
+    stages:
+      - alpha: '5.4'
+"""
+
+LOGIT_BACKWARD = '''
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _logit_backward_kernel(grad_ptr, x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    x = tl.load(x_ptr + offs, mask=mask, other=0.5)
+    g = tl.load(grad_ptr + offs, mask=mask)
+    tl.store(out_ptr + offs, g / (x * (1.0 - x)), mask=mask)
+
+
+def logit_backward(grad_output, self, eps=None):
+    out = torch.empty_like(self)
+    n = self.numel()
+    _logit_backward_kernel[(triton.cdiv(n, 256),)](grad_output, self, out, n, BLOCK=256)
+    return out
+'''
+LOGIT_BACKWARD_TEST = """
+import pytest
+import torch
+
+import flag_gems
+
+
+@pytest.mark.logit_backward
+def test_logit_backward():
+    x = torch.rand(300, device=flag_gems.device) * 0.8 + 0.1
+    grad = torch.randn_like(x)
+    with flag_gems.use_gems():
+        res = torch.ops.aten.logit_backward(grad, x)
+    torch.testing.assert_close(res, torch.ops.aten.logit_backward(grad, x))
+"""
+CHALF = '''
+import torch
+
+
+def chalf(self, memory_format=None):
+    """Casts a tensor to complex32."""
+    return self.to(torch.complex32)
+'''
+SIX_FILES = [
+    "benchmark/test_{stem}.py",
+    "conf/operators.yaml",
+    "src/flag_gems/__init__.py",
+    "src/flag_gems/ops/__init__.py",
+    "src/flag_gems/ops/{op}.py",
+    "tests/test_{stem}.py",
+]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    return download_wheel(tmp_path_factory.mktemp("wheels"))
+
+
+@pytest.fixture
+def checkout(tmp_path, wheel):
+    root = tmp_path / "FlagGems"
+    with zipfile.ZipFile(wheel) as archive:
+        for name in ("flag_gems/__init__.py", "flag_gems/ops/__init__.py"):
+            target = root / "src" / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(archive.read(name))
+    (root / "conf").mkdir()
+    (root / "conf" / "operators.yaml").write_text(OPERATORS_YAML)
+    return root
+
+
+def selected_ops(tmp_path: Path, ops: dict[str, tuple[str, str | None]]) -> tuple[Path, Path]:
+    folder = tmp_path / "ops"
+    for op, (code, test) in ops.items():
+        data = {"op_name": op, "code": code, "category": "pointwise"}
+        if test:
+            data["test_func"] = test
+        write_json(folder / f"{op}.json", data)
+    your = write_json(tmp_path / "your.json", perf({op: [([8], "fp32", 0.5, 1.0)] for op in ops}))
+    out = tmp_path / "sel"
+    assert main(["select", "--batch", "2", "--your-data", str(your), "--output", f"{out}/", "--quiet"]) == 0
+    write_json(out / "session.json", session_json({op: (1, 0) for op in ops}))
+    return folder, out / "selected_batch2.json"
+
+
+def files_of(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def changed(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    return sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+
+
+def inserted_lines(before: str, after: str) -> list[tuple[str, str, str]]:
+    """(line before, inserted line, line after) for each line the edit added."""
+    old, new = before.splitlines(), after.splitlines()
+    out, i = [], 0
+    for j, line in enumerate(new):
+        if i < len(old) and old[i] == line:
+            i += 1
+        else:
+            out.append((new[j - 1], line, new[j + 1] if j + 1 < len(new) else ""))
+    return out
+
+
+def test_an_import_is_the_six_file_change_of_a_kernelgen_commit(tmp_path, checkout, capsys):
+    ops, sel = selected_ops(tmp_path, {"logit_backward": (LOGIT_BACKWARD, LOGIT_BACKWARD_TEST)})
+    before = files_of(checkout)
+    assert main(["import", "--selected", str(sel), "--ops-dir", str(ops), "--flaggems-root", str(checkout)]) == 0
+    assert "(ops layout: the checkout has conf/operators.yaml)" in capsys.readouterr().out
+    after = files_of(checkout)
+    assert changed(before, after) == sorted(p.format(op="logit_backward", stem="logit_backward") for p in SIX_FILES)
+    # Where 89bbcf918 put each line:
+    assert inserted_lines(before["src/flag_gems/ops/__init__.py"], after["src/flag_gems/ops/__init__.py"])[0] == (
+        "from flag_gems.ops.logit_ import logit_",
+        "from flag_gems.ops.logit_backward import logit_backward",
+        "from flag_gems.ops.logspace import logspace",
+    )
+    assert inserted_lines(before["src/flag_gems/__init__.py"], after["src/flag_gems/__init__.py"]) == [
+        ('    ("logit_", logit_),', '    ("logit_backward", logit_backward),', '    ("logspace", logspace),')
+    ]
+    _, name, _ = inserted_lines(before["src/flag_gems/ops/__init__.py"], after["src/flag_gems/ops/__init__.py"])[1]
+    assert name == '    "logit_backward",'
+    yaml = after["conf/operators.yaml"]
+    assert yaml.index("  - id: logit\n") < yaml.index("  - id: logit_backward\n") < yaml.index("  - id: logspace\n")
+    assert (
+        "  - id: logit_backward\n    description: Triton kernel implementation for logit_backward.\n    for:\n"
+        "      - logit_backward\n    labels:\n      - aten\n      - KernelGen\n    kind:\n      - Math\n"
+        "    stages:\n      - alpha: '5.4'\n"
+    ) in yaml  # the newest stage version in the file, as FlagGems gives new KernelGen operators
+    assert after["src/flag_gems/ops/logit_backward.py"] == LOGIT_BACKWARD.lstrip("\n").rstrip("\n") + "\n"
+    bench = after["benchmark/test_logit_backward.py"]
+    assert "from . import base, consts" in bench and "base.BinaryPointwiseBenchmark(" in bench
+    assert "torch_op=torch.ops.aten.logit_backward," in bench and "@pytest.mark.logit_backward" in bench
+    for path in ("src/flag_gems/__init__.py", "src/flag_gems/ops/__init__.py", "benchmark/test_logit_backward.py",
+                 "tests/test_logit_backward.py"):  # fmt: skip
+        ast.parse(after[path])
+
+
+def test_the_checkouts_own_text_stays_as_it_was_and_a_second_import_changes_nothing(tmp_path, checkout, capsys):
+    ops, sel = selected_ops(tmp_path, {"logit_backward": (LOGIT_BACKWARD, LOGIT_BACKWARD_TEST),
+                                       "chalf": (CHALF, None)})  # fmt: skip
+    before = files_of(checkout)
+    args = ["import", "--selected", str(sel), "--ops-dir", str(ops), "--flaggems-root", str(checkout)]
+    assert main(args) == 0
+    after = files_of(checkout)
+    for path in ("src/flag_gems/__init__.py", "src/flag_gems/ops/__init__.py", "conf/operators.yaml"):
+        # Only lines were added: comments, blank lines and the formatting of the rest are untouched.
+        removed = [line for line in before[path].splitlines() if line not in after[path].splitlines()]
+        assert removed == [], path
+    assert inserted_lines(before["src/flag_gems/__init__.py"], after["src/flag_gems/__init__.py"])[0] == (
+        '    ("ceil.out", ceil_out),', '    ("chalf", chalf),', '    ("clamp", clamp),'
+    )  # 8c1d01e08 put it after celu_'s entries: the wheel's list goes on with ceil.out there
+    assert "    description: Casts a tensor to complex32.\n" in after["conf/operators.yaml"]
+    assert "tests/test_chalf.py" not in after  # no test_func, no test file
+    capsys.readouterr()
+    assert main(args) == 0
+    assert files_of(checkout) == after
+    assert "wrote 0 files" in capsys.readouterr().out
+
+
+def test_code_in_the_checkout_that_the_tool_did_not_write_is_a_conflict_even_with_force(tmp_path, checkout, capsys):
+    ops, sel = selected_ops(tmp_path, {"logit_backward": (LOGIT_BACKWARD, LOGIT_BACKWARD_TEST)})
+    theirs = checkout / "src" / "flag_gems" / "ops" / "logit_backward.py"
+    theirs.write_text("# FlagGems' own logit_backward\n")
+    before = files_of(checkout)
+    args = ["import", "--selected", str(sel), "--ops-dir", str(ops), "--flaggems-root", str(checkout), "--force"]
+    assert main(args) == 1
+    assert "did not write" in capsys.readouterr().out
+    assert files_of(checkout) == before
+
+
+@pytest.mark.parametrize(
+    ("names", "new", "place"),
+    [
+        ([], "relu", 0),
+        (["abs", "cos"], "acos", 1),
+        (["abs", "cos"], "zeta", 2),
+        # underscore names first, then the rest: a plain name goes among the plain ones,
+        (["_is_all_true", "_safe_softmax", "abs", "logit_", "logspace"], "logit_backward", 4),
+        # an underscore name among the underscore ones,
+        (["_conj", "_cummin_helper", "abs", "conj_physical"], "_conj_copy", 1),
+        (["_abs_x", "_conj", "_zeta", "abs", "cat", "conj_physical", "cos"], "_conj_copy", 2),
+        # and a place in an unsorted stretch is still between two names it sorts between.
+        (["b", "a", "d", "c"], "c", 2),
+    ],
+)
+def test_sorted_place(names, new, place):
+    assert ops_layout.sorted_position(names, new) == place
+
+
+def test_overload_functions_become_aten_keys_but_kernels_and_helpers_do_not():
+    code = (
+        "import triton\n\n@triton.jit\ndef logit_kernel(x):\n    pass\n\n"
+        "def logit(x):\n    pass\n\ndef logit_out(x, out):\n    pass\n\ndef logit_impl(x):\n    pass\n"
+    )
+    assert ops_layout.aten_keys(code, "logit", None, "logit") == {"logit": "logit", "logit.out": "logit_out"}
+    assert ops_layout.file_stem("__rshift__") == "rshift" and ops_layout.file_stem("_conj_copy") == "conj_copy"
+
+
+def test_layout_auto_detection_says_why(tmp_path, checkout, capsys):
+    ops, sel = selected_ops(tmp_path, {"chalf": (CHALF, None)})
+    (checkout / "conf" / "operators.yaml").unlink()
+    before = files_of(checkout)
+    assert main(["import", "--selected", str(sel), "--ops-dir", str(ops), "--flaggems-root", str(checkout),
+                 "--dry-run"]) == 0  # fmt: skip
+    assert "(generated layout: the checkout has neither conf/operators.yaml nor experimental_ops/)" in (
+        capsys.readouterr().out
+    )
+    assert files_of(checkout) == before  # a dry run
