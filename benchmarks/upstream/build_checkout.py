@@ -4,9 +4,10 @@
 
 ``OUT/FlagGems``: FlagGems at HEAD, the parts an operator's test and benchmark need (the package,
 ``tests/`` and ``benchmark/`` helpers with their conftests, ``conf/``, ``pytest.ini``).
-``OUT/ops/frac.json``: FlagGems-Experimental's generated ``frac`` (FlagGems has no ``ops/frac.py``)
-with the test in ``frac_test.py`` beside this file; ``OUT/your_perf_data.json``: a claim that
-selects it in batch 2. ``EXPERIMENTAL_TREE`` is what ``build.py`` wrote. Nothing of it is committed.
+``OUT/ops/<op>/<op>.json`` for ``hardtanh`` (FlagGems has only ``hardtanh_``) and ``frac`` (FlagGems
+has it, in ``ops/frac_.py``: its import must be refused): FlagGems-Experimental's generated code with
+the test ``<op>_test.py`` beside this file; ``OUT/your_perf_data.json``: a claim that selects both
+in batch 2. ``EXPERIMENTAL_TREE`` is what ``build.py`` wrote. Nothing of it is committed.
 """
 
 from __future__ import annotations
@@ -33,14 +34,17 @@ def main(git_dir: str, experimental: str, out: str) -> int:
         tar.extractall(root, filter="data")
     commit = subprocess.run(["git", "--git-dir", git_dir, "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
     (Path(out) / "COMMIT").write_text(f"FlagGems {commit.stdout.strip()}\n")
-    code = (Path(experimental) / "src/flag_gems/experimental_ops/frac.py").read_text()
-    test = (Path(__file__).parent / "frac_test.py").read_text()
-    ops = Path(out) / "ops"
-    ops.mkdir(exist_ok=True)
-    (ops / "frac.json").write_text(json.dumps({"op_name": "frac", "code": code, "test_func": test, "category": "pointwise"}))
-    claim = {"frac": {"configs": [{"shape": [1024, 1024], "dtype": "float16", "your_time": 0.010, "cuda_time": 0.010}]}}
+    claim = {}
+    for op in ("hardtanh", "frac"):
+        code = (Path(experimental) / f"src/flag_gems/experimental_ops/{op}.py").read_text()
+        test = (Path(__file__).parent / f"{op}_test.py").read_text()
+        folder = Path(out) / "ops" / op
+        folder.mkdir(parents=True, exist_ok=True)
+        spec = {"op_name": op, "code": code, "test_func": test, "category": "pointwise"}
+        (folder / f"{op}.json").write_text(json.dumps(spec))
+        claim[op] = {"configs": [{"shape": [1024, 1024], "dtype": "float16", "your_time": 0.01, "cuda_time": 0.01}]}
     (Path(out) / "your_perf_data.json").write_text(json.dumps(claim))
-    print(f"FlagGems {commit.stdout.strip()[:12]} -> {root}; operator frac -> {ops}")
+    print(f"FlagGems {commit.stdout.strip()[:12]} -> {root}; operators hardtanh, frac -> {out}/ops")
     return 0
 
 

@@ -268,3 +268,16 @@ def test_layout_auto_detection_says_why(tmp_path, checkout, capsys):
         capsys.readouterr().out
     )
     assert files_of(checkout) == before  # a dry run
+
+
+def test_an_operator_flaggems_already_has_is_a_conflict_not_a_second_registration(tmp_path, checkout, capsys):
+    """The wheel's FlagGems registers ``ceil`` (``ops/ceil.py``): importing a generated ``ceil``
+    would add a second ``from ... import ceil`` shadowing FlagGems' one (found on the GPU with
+    ``frac``, which FlagGems defines in ``ops/frac_.py``)."""
+    ceil = "import torch\n\n\ndef ceil(self):\n    return torch.ceil(self)\n"
+    ops, sel = selected_ops(tmp_path, {"ceil": (ceil, None)})
+    before = files_of(checkout)
+    assert main(["import", "--selected", str(sel), "--ops-dir", str(ops), "--flaggems-root", str(checkout)]) == 1
+    out = capsys.readouterr().out
+    assert "conflict: FlagGems already has this operator (_FULL_CONFIG registers 'ceil'" in out
+    assert files_of(checkout) == before

@@ -147,7 +147,9 @@ def plan(checkout: Checkout, candidates: Sequence[render.Candidate], force: bool
 
 def plan_ops(checkout: Checkout, candidates: Sequence[render.Candidate], force: bool) -> ImportOutcome:
     """The ``ops`` layout (SPEC 5): six files per operator, as FlagGems' KernelGen commits. No
-    metadata file: the test file's header (``tests/test_<op>.py``) marks an operator as ours."""
+    metadata file: the test file's header (``tests/test_<op>.py``) marks an operator as ours, and
+    an operator FlagGems already has (its keys registered, its functions imported, its yaml id) is a
+    conflict, never a second registration."""
     outcome, files = ImportOutcome(), _Staging()
     version = ops_layout.newest_stage_version(files.original(checkout.operators_yaml) or "")
     if version is None:
@@ -157,7 +159,8 @@ def plan_ops(checkout: Checkout, candidates: Sequence[render.Candidate], force: 
         name = c.spec.name
         keys = ops_layout.aten_keys(c.spec.code, name.base, name.overload, c.spec.entry)
         test = render.render_test(c, paths.module) if c.spec.test_func else None
-        ours = bool(render.split_header(files.original(paths.test) or "")[0])
+        # Ours: a test file with our header, or this very code already in place (a re-import).
+        ours = bool(render.split_header(files.original(paths.test) or "")[0]) or files.original(paths.code) == _ops_code(c)
         status = _combined(
             _ops_code_status(files.original(paths.code), _ops_code(c), force, ours),
             _status(files.original(paths.test), test, force, "tests") if test is not None else "unchanged",
@@ -167,6 +170,9 @@ def plan_ops(checkout: Checkout, candidates: Sequence[render.Candidate], force: 
             status = f"conflict: {escaping} would be written outside the checkout (a symlinked folder)"
         if not keys:
             status = f"conflict: the code defines no function {c.spec.entry!r} or <op>_<overload> to register"
+        taken = [] if ours else _in_flaggems(files, checkout, paths, keys, c.spec.entry)
+        if taken:
+            status = f"conflict: FlagGems already has this operator ({'; '.join(taken)})"
         outcome.statuses[c.op_id] = status
         if status.startswith("conflict"):
             outcome.failed = True
@@ -177,6 +183,13 @@ def plan_ops(checkout: Checkout, candidates: Sequence[render.Candidate], force: 
             raise InputError(checkout.package / "__init__.py", None, f"cannot add {c.op_id}: {exc}") from None
     outcome.changes = [change for change in files.changes() if change.changed]
     return outcome
+
+
+def _in_flaggems(files: _Staging, checkout: Checkout, paths: Any, keys: dict[str, str], entry: str) -> list[str]:
+    top = files.current(checkout.package / "__init__.py")
+    yaml = files.current(checkout.operators_yaml)
+    stem = ops_layout.file_stem(entry)
+    return ops_layout.already_there(top, files.current(paths.init), yaml, paths.module, keys, stem)
 
 
 def _ops_code(c: render.Candidate) -> str:

@@ -280,3 +280,53 @@ def benchmark_source(op: str, stem: str, torch_op: str, category: str, tensors: 
         f'        op_name="{op}",\n        torch_op={torch_op},\n{extra}        dtypes=consts.FLOAT_DTYPES,\n    )\n'
         "    bench.run()\n"
     )
+
+
+# -- what FlagGems already has -----------------------------------------------------------------
+
+
+def already_there(
+    top_init: str, ops_init: str, yaml_text: str, module: str, keys: dict[str, str], op_id: str
+) -> list[str]:
+    """What of this operator the checkout already has from someone else: ATen keys registered in
+    ``_FULL_CONFIG``, function names ``ops/__init__.py`` imports from another module, the yaml id.
+    Importing over them would register a second kernel for one key, or shadow FlagGems' function."""
+    found = []
+    registered = _full_config_keys(top_init)
+    found += [f"_FULL_CONFIG registers {key!r}" for key in keys if key in registered]
+    imported = _imported_names(ops_init)
+    found += [f"ops/__init__.py imports {name} from {imported[name]}" for name in sorted(set(keys.values()))
+              if name in imported and imported[name] != module]  # fmt: skip
+    if any((m := _ENTRY.match(line)) and m.group(1) == op_id for line in yaml_text.splitlines()):
+        found.append(f"conf/operators.yaml has id {op_id!r}")
+    return found
+
+
+def _full_config_keys(text: str) -> set[str]:
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return set()
+    keys = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "_FULL_CONFIG" for t in node.targets
+        ):
+            for element in getattr(node.value, "elts", []):
+                first = element.elts[0] if isinstance(element, ast.Tuple) and element.elts else None
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    keys.add(first.value)
+    return keys
+
+
+def _imported_names(text: str) -> dict[str, str]:
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return {}
+    return {
+        alias.asname or alias.name: node.module
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level
+        for alias in node.names
+    }
