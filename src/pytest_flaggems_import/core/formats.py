@@ -265,9 +265,12 @@ def load_checked(path: str | Path, kind: Kind) -> Any:
     return data
 
 
+BATCH_FOLDERS = ("batch1", "batch2")  # an operator file under one of these belongs to that batch (SPEC 1)
+
+
 def folder_batch(path: Path) -> int | None:
     for parent in path.parents:
-        if parent.name in ("batch1", "batch2"):
+        if parent.name in BATCH_FOLDERS:
             return int(parent.name[-1])
     return None
 

@@ -320,7 +320,7 @@ def import_decisions(
 
 
 def _ops_root(path: Path) -> Path:
-    return path.parent.parent if path.parent.name in ("batch1", "batch2") else path.parent
+    return path.parent.parent if path.parent.name in formats.BATCH_FOLDERS else path.parent
 
 
 def _operator_files(ops_dir: Path) -> dict[str, tuple[Path, dict[str, Any]]]:
