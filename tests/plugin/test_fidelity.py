@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import textwrap
 
+import pytest
+
 from helpers import perf
 
 KERNEL = """
@@ -127,3 +129,76 @@ def test_a_copy_candidate_is_checked_without_running_it_for_the_checks_own_copie
     (ops / "copy_.json").write_text(json.dumps({"op_name": "copy_", "code": COPY, "test_func": COPY_TEST}))
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--flaggems-ops=ops", "--flaggems-device=cpu")
     result.assert_outcomes(passed=4)  # load, 2 tests, isolation
+
+
+RELU = """
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def relu_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    x = tl.load(x_ptr + offs, mask=mask)
+    tl.store(out_ptr + offs, tl.where(x > 0, x, 0.0), mask=mask)
+
+
+def relu(x):
+    out = torch.empty_like(x)
+    relu_kernel[(triton.cdiv(x.numel(), 128),)](x, out, x.numel(), BLOCK=128)
+    return out
+"""
+# As FlagGems' own tests/test_<op>.py: helpers from the package's accuracy_utils, the op through use_gems().
+RELU_FLAGGEMS_TEST = textwrap.dedent("""
+    import pytest
+    import torch
+
+    import flag_gems
+
+    from . import accuracy_utils as utils
+
+
+    @pytest.mark.relu
+    @pytest.mark.parametrize("shape", utils.POINTWISE_SHAPES)
+    @pytest.mark.parametrize("dtype", utils.FLOAT_DTYPES)
+    def test_relu(shape, dtype):
+        inp = torch.randn(shape, dtype=dtype, device=flag_gems.device)
+        ref_inp = utils.to_reference(inp, True)
+        ref_out = torch.relu(ref_inp)
+        with flag_gems.use_gems():
+            res_out = torch.ops.aten.relu(inp)
+        utils.gems_assert_close(res_out, ref_out, dtype)
+""")
+CHECKOUT_HELPERS = textwrap.dedent("""
+    import torch
+
+    FLOAT_DTYPES = [torch.float32]
+    POINTWISE_SHAPES = [(5,), (300,), (4, 33)]
+
+
+    def to_reference(inp, upcast=False):
+        return inp.to(torch.float64) if upcast else inp
+
+
+    def gems_assert_close(res, ref, dtype):
+        torch.testing.assert_close(res, ref.to(dtype))
+""")
+
+
+@pytest.mark.parametrize("where", ["stand-in", "checkout"])
+def test_flaggems_style_relative_imports_find_the_checkouts_helpers_or_the_stand_in(pytester, where):
+    """``from . import accuracy_utils as utils`` resolves to ``<root>/tests/accuracy_utils.py`` with
+    ``--flaggems-root`` (its shape list decides the tests), else to the stand-in (the --quick list on the CPU)."""
+    ops = pytester.mkdir("ops")
+    (ops / "relu.json").write_text(json.dumps({"op_name": "relu", "code": RELU, "test_func": RELU_FLAGGEMS_TEST}))
+    args = ["-p", "no:cacheprovider", "--flaggems-ops=ops", "--flaggems-device=cpu"]
+    if where == "checkout":
+        (pytester.path / "FlagGems" / "tests").mkdir(parents=True)
+        (pytester.path / "FlagGems" / "tests" / "__init__.py").write_text("")
+        (pytester.path / "FlagGems" / "tests" / "accuracy_utils.py").write_text(CHECKOUT_HELPERS)
+        args.append("--flaggems-root=FlagGems")
+    result = pytester.runpytest_subprocess(*args)
+    tests = 3 if where == "checkout" else 1  # the checkout's three shapes; the stand-in's one quick shape
+    result.assert_outcomes(passed=tests + 2)  # + load and isolation

@@ -268,6 +268,13 @@ OPTIONS: tuple[Option, ...] = (
         "After selection, import the selected operators into this FlagGems checkout. Default: no import.",
     ),
     Option(
+        "root",
+        None,
+        Path,
+        "A FlagGems checkout whose tests/ helpers FlagGems-style tests import (from . import accuracy_utils "
+        "as utils). Default: the --flaggems-import checkout; without one, the stand-in helpers.",
+    ),
+    Option(
         "layout",
         "auto",
         _choice("auto", "generated", "experimental_ops", "ops"),
@@ -320,6 +327,7 @@ class Settings:
     allow_cpu_timings: bool = False
     regen: Path | None = None
     import_root: Path | None = field(default=None, metadata={"option": "import"})
+    root: Path | None = None
     layout: str = "auto"
     dry_run: bool = False
     force: bool = False

@@ -143,7 +143,10 @@ class CandidateRunner:
             # Before test_func imports it: tests call the guarded entry (runner.proof).
             own = isolate.source_name(spec, "code") if not self.settings.allow_kernel_free else None
             setattr(module, name, proof.guarded(getattr(module, name), spec.name, own))
-        return module, isolate.aliases(module, spec, category)
+        modules = isolate.aliases(module, spec, category)
+        if spec.test_func and isolate.uses_relative_imports(spec.test_func):
+            modules.update(isolate.test_helpers(self.settings.root or self.settings.import_root))
+        return module, modules
 
     @contextlib.contextmanager
     def operator_context(self, loaded: Loaded, *, route: bool = True) -> Iterator[None]:

@@ -9,6 +9,7 @@ nothing of one operator is visible to the next while the real ``flag_gems`` keep
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
 import importlib
@@ -134,6 +135,46 @@ def exports(module: types.ModuleType, spec: OperatorSpec) -> dict[str, object]:
         if (name == base or name.startswith(base + "_")) and callable(value) and not isinstance(value, type)
         and getattr(value, "__module__", module.__name__) == module.__name__
     }
+
+
+HELPERS = "tests"  # FlagGems' test helper package: ``from . import accuracy_utils as utils`` in tests/
+
+
+def uses_relative_imports(source: str) -> bool:
+    """Whether a test source imports relatively, as FlagGems' own tests/test_<op>.py do."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    return any(isinstance(node, ast.ImportFrom) and node.level for node in ast.walk(tree))
+
+
+def test_helpers(root: Path | None) -> dict[str, types.ModuleType]:
+    """FlagGems' ``tests`` package with its ``accuracy_utils`` (and what that imports): the
+    checkout's (``root/tests``) when it has one, else the stand-in. Imported once here; registered
+    (``candidate_modules``) only while the operator runs, like the operator's own modules."""
+    has_helpers = root is not None and (root / HELPERS / "accuracy_utils.py").is_file()
+    folder = root / HELPERS if root is not None and has_helpers else STANDINS / HELPERS
+    ours = [n for n in sys.modules if n == HELPERS or n.startswith(HELPERS + ".")]
+    saved = {n: sys.modules.pop(n) for n in ours}
+    try:
+        init = folder / "__init__.py"
+        if init.is_file():
+            spec = importlib.util.spec_from_file_location(HELPERS, init, submodule_search_locations=[str(folder)])
+            assert spec is not None and spec.loader is not None
+            package = importlib.util.module_from_spec(spec)
+            sys.modules[HELPERS] = package
+            spec.loader.exec_module(package)
+        else:  # a namespace folder
+            package = types.ModuleType(HELPERS)
+            package.__path__ = [str(folder)]
+            sys.modules[HELPERS] = package
+        importlib.import_module(f"{HELPERS}.accuracy_utils")
+        return {n: m for n, m in sys.modules.items() if n == HELPERS or n.startswith(HELPERS + ".")}
+    finally:
+        for name in [n for n in sys.modules if n == HELPERS or n.startswith(HELPERS + ".")]:
+            del sys.modules[name]
+        sys.modules.update(saved)
 
 
 def aliases(module: types.ModuleType, spec: OperatorSpec, category: str) -> dict[str, types.ModuleType]:
