@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="session.json whose test outcomes are the evidence. Default: session.json beside the selected file.",
     )
-    _add_shared(imp, "allow_untested")
+    _add_shared(imp, "allow_untested", "pr_dir", "pr_lines")
     imp.add_argument("--dry-run", action="store_true", help="Show the diff; write nothing.")
     imp.add_argument("--force", action="store_true", help="Overwrite operators whose code differs.")
     return parser
@@ -245,8 +245,11 @@ def _select(args: argparse.Namespace) -> ExitStatus:
 
 
 def cmd_import(args: argparse.Namespace) -> ExitStatus:
-    from pytest_flaggems_import.importer import run_import
+    from pytest_flaggems_import.importer import PullRequests, run_import
 
+    prs = None
+    if args.pr_dir is not None:
+        prs = PullRequests(_parse("pr_dir", args.pr_dir), _parse("pr_lines", args.pr_lines or 1000))
     return run_import(
         selected=args.selected,
         ops_dir=args.ops_dir,
@@ -256,6 +259,7 @@ def cmd_import(args: argparse.Namespace) -> ExitStatus:
         force=args.force,
         session=args.session,
         allow_untested=args.allow_untested,
+        prs=prs,
     )
 
 

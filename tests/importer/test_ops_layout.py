@@ -11,6 +11,8 @@ neighbours there as the wheel.
 from __future__ import annotations
 
 import ast
+import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -281,3 +283,31 @@ def test_an_operator_flaggems_already_has_is_a_conflict_not_a_second_registratio
     out = capsys.readouterr().out
     assert "conflict: FlagGems already has this operator (_FULL_CONFIG registers 'ceil'" in out
     assert files_of(checkout) == before
+
+
+def test_an_import_as_pull_requests_of_limited_size_whose_patches_apply_in_turn(tmp_path, checkout, capsys):
+    """``--flaggems-pr-dir``: groups within the line limit, each a PR text with FlagGems' latency
+    table and a patch; applied one after the other with ``git apply`` they give the direct import."""
+    ops, sel = selected_ops(tmp_path, {"logit_backward": (LOGIT_BACKWARD, LOGIT_BACKWARD_TEST), "chalf": (CHALF, None)})
+    direct = tmp_path / "direct"
+    shutil.copytree(checkout, direct)
+    assert main(["import", "--selected", str(sel), "--ops-dir", str(ops), "--flaggems-root", str(direct)]) == 0
+    before = files_of(checkout)
+    prs = tmp_path / "prs"
+    args = ["import", "--selected", str(sel), "--ops-dir", str(ops), "--flaggems-root", str(checkout),
+            "--flaggems-pr-dir", str(prs), "--flaggems-pr-lines", "70"]  # fmt: skip
+    assert main(args) == 0
+    assert "as 2 pull request(s) of at most 70 changed lines" in capsys.readouterr().out  # together: more
+    assert files_of(checkout) == before  # the checkout is not written
+    patches = sorted(prs.glob("*.patch"))
+    assert [p.name for p in patches] == ["01-chalf.patch", "02-logit_backward.patch"]
+    for patch in patches:
+        changed_lines = sum(1 for line in patch.read_text().splitlines()
+                            if line[:1] in "+-" and not line.startswith(("+++", "---")))  # fmt: skip
+        assert changed_lines <= 70, patch.name
+        subprocess.run(["git", "apply", str(patch)], cwd=checkout, check=True)
+    assert files_of(checkout) == files_of(direct)
+    text = (prs / "02-logit_backward.md").read_text()
+    assert text.startswith("# [KernelGen] Add logit_backward operator with Triton kernel")
+    assert "| Status | Torch Latency (ms) | Gems Latency (ms) | Gems Speedup | Size Detail |" in text
+    assert "| SUCCESS | 1.0 | 0.5 | 2.000 | [torch.Size([8])] float32 |" in text

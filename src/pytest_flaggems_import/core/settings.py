@@ -16,6 +16,16 @@ from pytest_flaggems_import.core.selection import AGGREGATES, DEFAULT_THRESHOLD,
 from pytest_flaggems_import.errors import UsageError
 
 
+def _positive_int(text: Any) -> int:
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise UsageError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise UsageError(f"expected at least 1, got {value}")
+    return value
+
+
 def _choice(*allowed: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         value = str(text).strip()
@@ -268,6 +278,21 @@ OPTIONS: tuple[Option, ...] = (
         "After selection, import the selected operators into this FlagGems checkout. Default: no import.",
     ),
     Option(
+        "pr_dir",
+        None,
+        Path,
+        "Write the import as pull requests into this folder (a PR text and a git-apply-able patch each, "
+        "of at most --flaggems-pr-lines changed lines) instead of writing the checkout. Default: off.",
+        cli=True,
+    ),
+    Option(
+        "pr_lines",
+        1000,
+        _positive_int,
+        "Changed lines per pull request with --flaggems-pr-dir (FlagGems' review rule). Default: 1000.",
+        cli=True,
+    ),
+    Option(
         "root",
         None,
         Path,
@@ -298,7 +323,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
-_PREFIXED_ON_CLI = frozenset({"layout"})
+_PREFIXED_ON_CLI = frozenset({"layout", "pr_dir", "pr_lines"})
 
 
 @dataclass(frozen=True)
@@ -328,6 +353,8 @@ class Settings:
     regen: Path | None = None
     import_root: Path | None = field(default=None, metadata={"option": "import"})
     root: Path | None = None
+    pr_dir: Path | None = None
+    pr_lines: int = 1000
     layout: str = "auto"
     dry_run: bool = False
     force: bool = False
@@ -395,3 +422,5 @@ def check(settings: Settings) -> None:
         raise UsageError("--flaggems-sandbox needs --flaggems-isolate=process (workers are what it confines)")
     if (settings.dry_run or settings.force) and settings.import_root is None:
         raise UsageError("--flaggems-dry-run and --flaggems-force need --flaggems-import=FLAGGEMS_ROOT")
+    if settings.pr_dir is not None and settings.import_root is None:
+        raise UsageError("--flaggems-pr-dir needs --flaggems-import=FLAGGEMS_ROOT (the checkout the patches apply to)")

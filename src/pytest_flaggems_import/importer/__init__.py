@@ -20,7 +20,7 @@ from pytest_flaggems_import.core.categories import infer_category
 from pytest_flaggems_import.core.names import parse_op_name
 from pytest_flaggems_import.core.selection import CRITERION, Decision, Rules
 from pytest_flaggems_import.errors import ExitStatus, InputError, InputErrors
-from pytest_flaggems_import.importer import ops_layout, render, transaction
+from pytest_flaggems_import.importer import ops_layout, pull_requests, render, transaction
 from pytest_flaggems_import.importer.layout import Checkout, find_checkout
 
 
@@ -37,8 +37,8 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _metadata(checkout: Checkout) -> dict[str, Any] | None:
-    text = transaction.read_text(checkout.metadata)
+def _metadata(checkout: Checkout, files: _Staging) -> dict[str, Any] | None:
+    text = files.new.get(checkout.metadata, files.original(checkout.metadata))
     if text is None:
         return None
     data = json.loads(text) if text.strip() else None
@@ -103,13 +103,15 @@ class _Staging:
         return [transaction.FileChange(p, self.old[p], text) for p, text in self.new.items()]
 
 
-def plan(checkout: Checkout, candidates: Sequence[render.Candidate], force: bool, now: str) -> ImportOutcome:
-    """Every file change the import would make, and one status per operator."""
+def plan(checkout: Checkout, candidates: Sequence[render.Candidate], force: bool, now: str,
+         files: _Staging | None = None) -> ImportOutcome:  # fmt: skip
+    """Every file change the import would make, and one status per operator. ``files``: a staging
+    that already holds earlier changes (pull requests planned one after the other)."""
+    files = files if files is not None else _Staging()
     if checkout.layout == "ops":
-        return plan_ops(checkout, candidates, force)
+        return plan_ops(checkout, candidates, force, files)
     outcome = ImportOutcome()
-    files = _Staging()
-    metadata = _metadata(checkout)
+    metadata = _metadata(checkout, files)
     previous = (metadata or {}).get("ops", {})
     entries = {}
     for c in candidates:
@@ -145,12 +147,13 @@ def plan(checkout: Checkout, candidates: Sequence[render.Candidate], force: bool
     return outcome
 
 
-def plan_ops(checkout: Checkout, candidates: Sequence[render.Candidate], force: bool) -> ImportOutcome:
+def plan_ops(checkout: Checkout, candidates: Sequence[render.Candidate], force: bool,
+             files: _Staging | None = None) -> ImportOutcome:  # fmt: skip
     """The ``ops`` layout (SPEC 5): six files per operator, as FlagGems' KernelGen commits. No
     metadata file: the test file's header (``tests/test_<op>.py``) marks an operator as ours, and
     an operator FlagGems already has (its keys registered, its functions imported, its yaml id) is a
     conflict, never a second registration."""
-    outcome, files = ImportOutcome(), _Staging()
+    outcome, files = ImportOutcome(), files if files is not None else _Staging()
     version = ops_layout.newest_stage_version(files.original(checkout.operators_yaml) or "")
     if version is None:
         raise InputError(checkout.operators_yaml, None, "no stage version to give new operators (alpha: '<newest>')")
@@ -243,11 +246,23 @@ def _refuse_shared_files(candidates: Sequence[render.Candidate]) -> None:
         raise InputErrors(problems)
 
 
+@dataclass(frozen=True)
+class PullRequests:
+    """``--flaggems-pr-dir`` / ``--flaggems-pr-lines``: write pull requests instead of the checkout."""
+
+    folder: Path
+    lines: int = pull_requests.DEFAULT_LINES
+    device: str = "the screening session's device"
+
+
 def import_candidates(
-    candidates: Sequence[render.Candidate], root: Path, layout: str, *, dry_run: bool, force: bool
-) -> ImportOutcome:
+    candidates: Sequence[render.Candidate], root: Path, layout: str, *, dry_run: bool, force: bool,
+    prs: PullRequests | None = None,
+) -> ImportOutcome:  # fmt: skip
     _refuse_shared_files(candidates)
     checkout = find_checkout(root, layout)
+    if prs is not None:
+        return _as_pull_requests(checkout, candidates, force, prs)
     with transaction.locked(checkout.package):
         outcome = plan(checkout, candidates, force, _now())
         if not outcome.failed and not dry_run:
@@ -255,6 +270,38 @@ def import_candidates(
     outcome.lines = summary_lines(outcome, checkout, candidates, dry_run)
     if dry_run:
         outcome.diff = transaction.unified_diff(outcome.changes, checkout.root)
+    return outcome
+
+
+def _as_pull_requests(checkout: Checkout, candidates: Sequence[render.Candidate], force: bool,
+                      prs: PullRequests) -> ImportOutcome:  # fmt: skip
+    """Plan the import in groups of at most ``prs.lines`` changed lines, one after the other on one
+    staging, and write each group's PR text and patch; the checkout itself is not written."""
+    now = _now()
+    outcome = plan(checkout, candidates, force, now)  # the whole import first: any conflict refuses all
+    if outcome.failed:
+        outcome.lines = summary_lines(outcome, checkout, candidates, dry_run=True)
+        return outcome
+
+    def size(c: render.Candidate) -> int:
+        return pull_requests.changed_lines(plan(checkout, [c], force, now).changes)
+
+    files, made = _Staging(), []
+    for number, group in enumerate(pull_requests.groups(candidates, size, prs.lines), 1):
+        before = dict(files.new)
+        plan(checkout, group, force, now, files)
+        changes = [transaction.FileChange(p, before[p] if p in before else files.old[p], text)
+                   for p, text in files.new.items()]  # fmt: skip
+        made.append(pull_requests.PullRequest(number, tuple(group), tuple(c for c in changes if c.changed)))
+    texts = {}
+    for pr in made:
+        texts[prs.folder / f"{pr.name()}.md"] = pull_requests.pr_text(pr, len(made), prs.lines, prs.device)
+        texts[prs.folder / f"{pr.name()}.patch"] = pull_requests.git_patch(pr.changes, checkout.root)
+    transaction.apply([transaction.FileChange(p, transaction.read_text(p), text) for p, text in texts.items()])
+    outcome.changes = []
+    outcome.lines = [f"import into {checkout.root} ({checkout.layout} layout: {checkout.why}) as {len(made)} pull "
+                     f"request(s) of at most {prs.lines} changed lines, written to {prs.folder}; checkout not written"]
+    outcome.lines += [f"  {pr.name()}: {', '.join(c.op_id for c in pr.candidates)} ({pr.lines} lines)" for pr in made]
     return outcome
 
 
@@ -307,7 +354,7 @@ def _candidate(spec: formats.OperatorSpec, batch: int, justification: str, perfo
 
 def import_decisions(
     decisions: Iterable[Decision], spec_paths: Mapping[str, Path], validation: Mapping[str, dict], rules: Rules,
-    root: Path, layout: str, dry_run: bool, force: bool,
+    root: Path, layout: str, dry_run: bool, force: bool, prs: PullRequests | None = None,
 ) -> ImportOutcome:  # fmt: skip
     """The plugin's entry: import this session's selected operators (their tests passed here)."""
     candidates = []
@@ -316,7 +363,7 @@ def import_decisions(
         metric = d.avg_speedup_vs_flaggems if d.batch == 1 else d.avg_relative_to_cuda
         why = reports.justification(d.batch, rules.aggregate, metric, rules.thresholds[d.batch])
         candidates.append(_candidate(spec, d.batch, why, reports.performance(d), validation.get(d.op, {})))
-    return import_candidates(candidates, root, layout, dry_run=dry_run, force=force)
+    return import_candidates(candidates, root, layout, dry_run=dry_run, force=force, prs=prs)
 
 
 def _ops_root(path: Path) -> Path:
@@ -422,7 +469,7 @@ REFUSAL_HELP = (
 
 def run_import(
     selected: Sequence[Path], ops_dir: Path, root: Path, layout: str, dry_run: bool, force: bool,
-    session: Path | None = None, allow_untested: bool = False,
+    session: Path | None = None, allow_untested: bool = False, prs: PullRequests | None = None,
 ) -> ExitStatus:  # fmt: skip
     """The CLI's ``import`` command. All or nothing: one refused operator and nothing is written."""
     candidates, refused = candidates_from_selected(selected, ops_dir, session, allow_untested)
@@ -431,6 +478,6 @@ def run_import(
         lines += [f"  {op:<24} refused: {why}" for op, why in refused.items()]
         print("\n".join([*lines, "", REFUSAL_HELP]), file=sys.stdout)
         return ExitStatus.FAILED
-    outcome = import_candidates(candidates, root, layout, dry_run=dry_run, force=force)
+    outcome = import_candidates(candidates, root, layout, dry_run=dry_run, force=force, prs=prs)
     print("\n".join([outcome.diff.rstrip("\n"), *outcome.lines] if outcome.diff else outcome.lines), file=sys.stdout)
     return ExitStatus.FAILED if outcome.failed else ExitStatus.OK

@@ -219,8 +219,11 @@ class FlaggemsSession:
         return f"live: {'/'.join(metrics)} timing on {self.device}, median of rounds"
 
     def _import(self, rules: selection.Rules) -> bool:
-        from pytest_flaggems_import.importer import import_decisions
+        from pytest_flaggems_import.importer import PullRequests, import_decisions
 
+        prs = None
+        if self.settings.pr_dir is not None:
+            prs = PullRequests(self.settings.pr_dir, self.settings.pr_lines, f"{self.device}")
         outcome = import_decisions(
             decisions=[d for d in self.decisions if d.selected],
             spec_paths={r.op: Path(r.path) for r in self.records.values()},
@@ -230,6 +233,7 @@ class FlaggemsSession:
             layout=self.settings.layout,
             dry_run=self.settings.dry_run,
             force=self.settings.force,
+            prs=prs,
         )
         self.import_summary = outcome.lines
         if outcome.diff and self.reports_at is not None:

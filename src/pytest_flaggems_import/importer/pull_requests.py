@@ -1,0 +1,115 @@
+"""An import as pull requests FlagGems' maintainers review: groups of operators whose changed
+lines stay under a limit (~1000, their rule), each with a PR text and a ``git apply``-able patch.
+
+The patches are cumulative: the first applies to the checkout as it is, each next one to the
+checkout with the ones before it applied (they touch the same ``__init__.py`` files and
+``operators.yaml``). Nothing in the checkout is written. An operator larger than the limit alone
+gets a pull request of its own, and the text says so.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_flaggems_import.importer import render
+from pytest_flaggems_import.importer.transaction import FileChange
+
+DEFAULT_LINES = 1000
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    candidates: tuple[render.Candidate, ...]
+    changes: tuple[FileChange, ...]  # against the checkout with the earlier pull requests applied
+
+    @property
+    def lines(self) -> int:
+        return changed_lines(self.changes)
+
+    def name(self) -> str:
+        return f"{self.number:02d}-{self.candidates[0].op_id}"
+
+
+def changed_lines(changes: Sequence[FileChange]) -> int:
+    """Lines added plus lines removed, as ``git diff --stat`` counts them."""
+    total = 0
+    for change in changes:
+        old, new = (change.old or "").splitlines(), change.new.splitlines()
+        for line in difflib.unified_diff(old, new, n=0, lineterm=""):
+            if line[:1] in "+-" and not line.startswith(("+++", "---")):
+                total += 1
+    return total
+
+
+def groups(candidates: Sequence[render.Candidate], size: Callable[[render.Candidate], int], limit: int) -> list[list[render.Candidate]]:
+    """Consecutive operators while their changed lines stay within ``limit`` (one alone may not)."""
+    out: list[list[render.Candidate]] = []
+    used = limit + 1
+    for c in candidates:
+        lines = size(c)
+        if used + lines > limit:
+            out.append([])
+            used = 0
+        out[-1].append(c)
+        used += lines
+    return out
+
+
+def git_patch(changes: Sequence[FileChange], root: Path) -> str:
+    """A patch ``git apply`` takes (``-p1``), new files included."""
+    out = []
+    for change in changes:
+        name = os.path.relpath(change.path, root)
+        out.append(f"diff --git a/{name} b/{name}\n")
+        if change.old is None:
+            out.append("new file mode 100644\n")
+        lines = difflib.unified_diff(
+            (change.old or "").splitlines(True), change.new.splitlines(True),
+            "/dev/null" if change.old is None else f"a/{name}", f"b/{name}",
+        )  # fmt: skip
+        for line in lines:
+            out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(out)
+
+
+def pr_text(pr: PullRequest, total: int, limit: int, device: str) -> str:
+    """The description: what was verified, the selection rule and numbers, and per operator the
+    per-dtype x shape table in FlagGems' format."""
+    ops = [c.spec.name.base for c in pr.candidates]
+    title = f"[KernelGen] Add {', '.join(ops)} operator{'s' if len(ops) > 1 else ''} with Triton kernel"
+    out = [f"# {title}", "", f"Pull request {pr.number} of {total}: {pr.lines} changed lines (limit {limit})."]
+    if pr.lines > limit:
+        out.append(f"One operator alone changes more than {limit} lines; it is not split further.")
+    out += ["", "Screened and imported by pytest-flaggems-import. Verified: each operator's own tests passed "
+            f"in the screening session ({device}), its own Triton kernels ran in them, and it met the selection rule "
+            "below.", ""]  # fmt: skip
+    for c in pr.candidates:
+        tests = f"{c.validation.get('passed')}/{c.validation.get('total')} tests passed"
+        if c.validation.get("untested"):
+            tests = "**untested** (imported with --allow-untested)"
+        out += [f"## `{c.spec.name.qualified}` ({c.category})", "", f"- {tests}", f"- selected: {c.justification}", ""]
+        out += _latency_table(c)
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _latency_table(c: render.Candidate) -> list[str]:
+    configs = c.performance.get("configs") or []
+    if not configs:
+        return ["(no per-configuration numbers)", ""]
+    batch1 = c.batch == 1
+    head = "| Status | Torch Latency (ms) | Gems Latency (ms) | Gems Speedup |"
+    head += " FlagGems Latency (ms) | Speedup vs FlagGems |" if batch1 else ""
+    rows = [head + " Size Detail |", "| --- " * (7 if batch1 else 5) + "|"]
+    for row in configs:
+        your, cuda = row.get("your_time"), row.get("cuda_time")
+        speedup = f"{cuda / your:.3f}" if isinstance(your, (int, float)) and isinstance(cuda, (int, float)) and your else "-"
+        line = f"| SUCCESS | {cuda} | {your} | {speedup} |"
+        if batch1:
+            line += f" {row.get('flaggems_time')} | {row.get('speedup_vs_flaggems')} |"
+        rows.append(line + f" [torch.Size({list(row.get('shape', []))})] {row.get('dtype')} |")
+    return [*rows, ""]
