@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import hashlib
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -83,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="session.json whose test outcomes are the evidence. Default: session.json beside the selected file.",
     )
-    _add_shared(imp, "allow_untested", "pr_dir", "pr_lines")
+    _add_shared(imp, "allow_untested", "pr_dir", "pr_lines", "branch")
     imp.add_argument("--dry-run", action="store_true", help="Show the diff; write nothing.")
     imp.add_argument("--force", action="store_true", help="Overwrite operators whose code differs.")
     return parser
@@ -248,8 +249,13 @@ def cmd_import(args: argparse.Namespace) -> ExitStatus:
     from pytest_flaggems_import.importer import PullRequests, run_import
 
     prs = None
+    if args.branch is not None and args.pr_dir is None:
+        raise UsageError("--flaggems-branch needs --flaggems-pr-dir (it commits those pull requests)")
     if args.pr_dir is not None:
-        prs = PullRequests(_parse("pr_dir", args.pr_dir), _parse("pr_lines", args.pr_lines or 1000))
+        session = args.session or args.selected[0].parent / formats.SESSION_FILE
+        digest = hashlib.sha256(session.read_bytes()).hexdigest() if session.is_file() else "none"
+        prs = PullRequests(_parse("pr_dir", args.pr_dir), _parse("pr_lines", args.pr_lines or 1000),
+                           branch=args.branch, provenance=(("Session-sha256", digest),))  # fmt: skip
     return run_import(
         selected=args.selected,
         ops_dir=args.ops_dir,

@@ -11,6 +11,7 @@ neighbours there as the wheel.
 from __future__ import annotations
 
 import ast
+import os
 import shutil
 import subprocess
 import zipfile
@@ -146,7 +147,8 @@ def selected_ops(tmp_path: Path, ops: dict[str, tuple[str, str | None]]) -> tupl
 
 
 def files_of(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*"))
+            if p.is_file() and ".git" not in p.relative_to(root).parts}  # fmt: skip
 
 
 def changed(before: dict[str, str], after: dict[str, str]) -> list[str]:
@@ -311,3 +313,37 @@ def test_an_import_as_pull_requests_of_limited_size_whose_patches_apply_in_turn(
     assert text.startswith("# [KernelGen] Add logit_backward operator with Triton kernel")
     assert "| Status | Torch Latency (ms) | Gems Latency (ms) | Gems Speedup | Size Detail |" in text
     assert "| SUCCESS | 1.0 | 0.5 | 2.000 | [torch.Size([8])] float32 |" in text
+
+
+def git(root: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}  # fmt: skip
+    return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, text=True, env=env).stdout
+
+
+def test_with_a_branch_each_pull_request_is_a_commit_with_provenance_and_the_work_tree_is_left_as_it_was(
+    tmp_path, checkout, capsys
+):
+    ops, sel = selected_ops(tmp_path, {"logit_backward": (LOGIT_BACKWARD, LOGIT_BACKWARD_TEST), "chalf": (CHALF, None)})
+    direct = tmp_path / "direct"
+    shutil.copytree(checkout, direct)
+    assert main(["import", "--selected", str(sel), "--ops-dir", str(ops), "--flaggems-root", str(direct)]) == 0
+    git(checkout, "init", "-q", "-b", "main")
+    git(checkout, "add", "-A")
+    git(checkout, "commit", "-q", "-m", "base")
+    before = files_of(checkout)
+    args = ["import", "--selected", str(sel), "--ops-dir", str(ops), "--flaggems-root", str(checkout),
+            "--flaggems-pr-dir", str(tmp_path / "prs"), "--flaggems-pr-lines", "70", "--flaggems-branch", "kernelgen"]  # fmt: skip
+    assert main(args) == 0
+    assert "committed on branch kernelgen" in capsys.readouterr().out
+    assert git(checkout, "branch", "--show-current").strip() == "main"
+    assert files_of(checkout) == before  # back on main, files as they were
+    log = git(checkout, "log", "--format=%s%n%b---", "main..kernelgen")
+    assert log.count("---") == 2 and "[KernelGen] Add logit_backward operator with Triton kernel" in log
+    assert "Imported-by: pytest-flaggems-import" in log and "Session-sha256: " in log
+    git(checkout, "switch", "-q", "kernelgen")
+    assert files_of(checkout) == files_of(direct)
+    # A second run may not reuse the branch: refused, nothing changed.
+    git(checkout, "switch", "-q", "main")
+    assert main(args) == 1
+    assert "already has a branch 'kernelgen'" in capsys.readouterr().err

@@ -293,6 +293,14 @@ OPTIONS: tuple[Option, ...] = (
         cli=True,
     ),
     Option(
+        "branch",
+        None,
+        str,
+        "With --flaggems-pr-dir: also commit each pull request on this new branch of the (git) checkout, "
+        "with the tool's version and the session file's hash as trailers. Default: no branch.",
+        cli=True,
+    ),
+    Option(
         "root",
         None,
         Path,
@@ -323,7 +331,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
-_PREFIXED_ON_CLI = frozenset({"layout", "pr_dir", "pr_lines"})
+_PREFIXED_ON_CLI = frozenset({"layout", "pr_dir", "pr_lines", "branch"})
 
 
 @dataclass(frozen=True)
@@ -355,6 +363,7 @@ class Settings:
     root: Path | None = None
     pr_dir: Path | None = None
     pr_lines: int = 1000
+    branch: str | None = None
     layout: str = "auto"
     dry_run: bool = False
     force: bool = False
@@ -422,5 +431,7 @@ def check(settings: Settings) -> None:
         raise UsageError("--flaggems-sandbox needs --flaggems-isolate=process (workers are what it confines)")
     if (settings.dry_run or settings.force) and settings.import_root is None:
         raise UsageError("--flaggems-dry-run and --flaggems-force need --flaggems-import=FLAGGEMS_ROOT")
+    if settings.branch is not None and settings.pr_dir is None:
+        raise UsageError("--flaggems-branch needs --flaggems-pr-dir (it commits those pull requests)")
     if settings.pr_dir is not None and settings.import_root is None:
         raise UsageError("--flaggems-pr-dir needs --flaggems-import=FLAGGEMS_ROOT (the checkout the patches apply to)")

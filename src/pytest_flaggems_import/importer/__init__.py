@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_flaggems_import import __version__
 from pytest_flaggems_import.core import formats, jsonio, reports
 from pytest_flaggems_import.core.categories import infer_category
 from pytest_flaggems_import.core.names import parse_op_name
@@ -253,6 +254,8 @@ class PullRequests:
     folder: Path
     lines: int = pull_requests.DEFAULT_LINES
     device: str = "the screening session's device"
+    branch: str | None = None  # also commit each on this new branch of the checkout (git)
+    provenance: tuple[tuple[str, str], ...] = ()  # commit trailers: tool version, session file hash
 
 
 def import_candidates(
@@ -298,9 +301,14 @@ def _as_pull_requests(checkout: Checkout, candidates: Sequence[render.Candidate]
         texts[prs.folder / f"{pr.name()}.md"] = pull_requests.pr_text(pr, len(made), prs.lines, prs.device)
         texts[prs.folder / f"{pr.name()}.patch"] = pull_requests.git_patch(pr.changes, checkout.root)
     transaction.apply([transaction.FileChange(p, transaction.read_text(p), text) for p, text in texts.items()])
+    if prs.branch is not None:
+        trailers = {"Imported-by": f"pytest-flaggems-import {__version__}", **dict(prs.provenance)}
+        with transaction.locked(checkout.package):
+            pull_requests.commit_on_branch(checkout.root, prs.branch, made, trailers, transaction.apply)
     outcome.changes = []
     outcome.lines = [f"import into {checkout.root} ({checkout.layout} layout: {checkout.why}) as {len(made)} pull "
-                     f"request(s) of at most {prs.lines} changed lines, written to {prs.folder}; checkout not written"]
+                     f"request(s) of at most {prs.lines} changed lines, written to {prs.folder}"
+                     + (f", committed on branch {prs.branch}" if prs.branch else "; checkout not written")]
     outcome.lines += [f"  {pr.name()}: {', '.join(c.op_id for c in pr.candidates)} ({pr.lines} lines)" for pr in made]
     return outcome
 

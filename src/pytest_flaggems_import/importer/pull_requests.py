@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_flaggems_import.errors import FlaggemsError
 from pytest_flaggems_import.importer import render
 from pytest_flaggems_import.importer.transaction import FileChange
 
@@ -113,3 +114,73 @@ def _latency_table(c: render.Candidate) -> list[str]:
             line += f" {row.get('flaggems_time')} | {row.get('speedup_vs_flaggems')} |"
         rows.append(line + f" [torch.Size({list(row.get('shape', []))})] {row.get('dtype')} |")
     return [*rows, ""]
+
+
+def commit_message(pr: PullRequest, provenance: dict[str, str]) -> str:
+    """The PR's title, its operators, and trailers saying what made it (``git interpret-trailers``)."""
+    ops = [c.spec.name.base for c in pr.candidates]
+    title = f"[KernelGen] Add {', '.join(ops)} operator{'s' if len(ops) > 1 else ''} with Triton kernel"
+    body = [f"- {c.spec.name.qualified} ({c.category}): {c.justification}" for c in pr.candidates]
+    trailers = [f"{key}: {value}" for key, value in provenance.items()]
+    return "\n".join([title, "", *body, "", *trailers]) + "\n"
+
+
+def commit_on_branch(root: Path, branch: str, prs: Sequence[PullRequest], provenance: dict[str, str],
+                     write: Callable[[Sequence[FileChange]], None]) -> None:  # fmt: skip
+    """One commit per pull request on a new ``branch`` of the git checkout at ``root``, started
+    from its current commit; the checkout ends on the branch it was on, its files as they were.
+    Refuses (``GitError``) a checkout that is not a git work tree, has uncommitted changes, or
+    already has ``branch``; a failure halfway removes the branch again."""
+    git = _Git(root)
+    if git.run("rev-parse", "--is-inside-work-tree", check=False).strip() != "true":
+        raise GitError(f"{root} is not a git work tree: --flaggems-branch needs one")
+    if git.run("status", "--porcelain", "--untracked-files=no").strip():
+        raise GitError(f"{root} has uncommitted changes; commit or stash them first")
+    if git.run("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False).strip():
+        raise GitError(f"{root} already has a branch {branch!r}")
+    start = git.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False).strip() or git.run("rev-parse", "HEAD").strip()
+    git.run("switch", "--quiet", "-c", branch)
+    try:
+        for pr in prs:
+            write(pr.changes)
+            git.run("add", "--", *[os.path.relpath(c.path, git.top) for c in pr.changes])
+            git.run("commit", "--quiet", "--no-verify", "-F", "-", stdin=commit_message(pr, provenance))
+    except BaseException:
+        git.run("reset", "--quiet", "--hard", check=False)
+        git.run("switch", "--quiet", "--detach" if len(start) == 40 else "", start, check=False)
+        git.run("branch", "--quiet", "-D", branch, check=False)
+        raise
+    git.run("switch", "--quiet", *(["--detach"] if len(start) == 40 else []), start)
+
+
+class GitError(FlaggemsError):
+    pass
+
+
+class _Git:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.top = Path(self.run("rev-parse", "--show-toplevel", check=False).strip() or root)
+
+    def run(self, *args: str, check: bool = True, stdin: str | None = None) -> str:
+        import subprocess
+
+        command = ["git", "-C", str(self.root), *[a for a in args if a]]
+        done = subprocess.run(command, input=stdin, capture_output=True, text=True, env=self._env(), check=False)
+        if check and done.returncode != 0:
+            raise GitError(f"{' '.join(command)}: {done.stderr.strip() or done.stdout.strip()}")
+        return done.stdout
+
+    def _env(self) -> dict[str, str]:
+        """The user's git identity; where git has none (a CI machine), the tool's."""
+        env = dict(os.environ)
+        if not hasattr(self, "_has_identity"):
+            import subprocess
+
+            probe = subprocess.run(["git", "-C", str(self.root), "config", "user.email"], capture_output=True, text=True)
+            self._has_identity = bool(probe.stdout.strip()) or "GIT_AUTHOR_EMAIL" in env
+        if not self._has_identity:
+            for who in ("AUTHOR", "COMMITTER"):
+                env.setdefault(f"GIT_{who}_NAME", "pytest-flaggems-import")
+                env.setdefault(f"GIT_{who}_EMAIL", "pytest-flaggems-import@localhost")
+        return env

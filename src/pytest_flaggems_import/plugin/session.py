@@ -18,7 +18,7 @@ import pytest
 from pytest_flaggems_import import __version__
 from pytest_flaggems_import.core import formats, jsonio, reports, selection
 from pytest_flaggems_import.core.settings import Settings
-from pytest_flaggems_import.errors import InputError, InputErrors
+from pytest_flaggems_import.errors import FlaggemsError, InputError, InputErrors
 from pytest_flaggems_import.plugin import benchmarks, props, reporting
 from pytest_flaggems_import.plugin.failures import candidate_summary
 from pytest_flaggems_import.plugin.isolation import ControllerIsolation, Role, role
@@ -163,7 +163,10 @@ class FlaggemsSession:
             self.reports_at = self._report_folder(self.settings.report_dir)
             reporting.write_reports(self, rules, self.reports_at)
         if self.settings.import_root is not None:
-            failed = self._import(rules)
+            try:
+                failed = self._import(rules)
+            except FlaggemsError as exc:  # a bad checkout, a git refusal: said, and the run fails
+                self.import_summary, failed = [f"import failed; nothing written to the checkout: {exc}"], True
             if failed and session.exitstatus == 0:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -223,7 +226,8 @@ class FlaggemsSession:
 
         prs = None
         if self.settings.pr_dir is not None:
-            prs = PullRequests(self.settings.pr_dir, self.settings.pr_lines, f"{self.device}")
+            prs = PullRequests(self.settings.pr_dir, self.settings.pr_lines, f"{self.device}", self.settings.branch,
+                               (("Session", "this pytest session; its session.json beside the selected files"),))
         outcome = import_decisions(
             decisions=[d for d in self.decisions if d.selected],
             spec_paths={r.op: Path(r.path) for r in self.records.values()},
