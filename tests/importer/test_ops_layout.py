@@ -11,6 +11,7 @@ neighbours there as the wheel.
 from __future__ import annotations
 
 import ast
+import json
 import os
 import shutil
 import subprocess
@@ -347,3 +348,12 @@ def test_with_a_branch_each_pull_request_is_a_commit_with_provenance_and_the_wor
     git(checkout, "switch", "-q", "main")
     assert main(args) == 1
     assert "already has a branch 'kernelgen'" in capsys.readouterr().err
+
+
+def test_an_operators_own_benchmark_func_is_its_benchmark_file(tmp_path, checkout):
+    bench = "import pytest\n\nfrom . import base, consts\n\n\n@pytest.mark.chalf\ndef test_chalf():\n    pass\n"
+    ops, sel = selected_ops(tmp_path, {"chalf": (CHALF, None)})
+    data = json.loads((ops / "chalf.json").read_text())
+    (ops / "chalf.json").write_text(json.dumps({**data, "benchmark_func": bench}))
+    assert main(["import", "--selected", str(sel), "--ops-dir", str(ops), "--flaggems-root", str(checkout)]) == 0
+    assert (checkout / "benchmark" / "test_chalf.py").read_text() == bench

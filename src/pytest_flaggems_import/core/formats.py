@@ -46,6 +46,7 @@ class OperatorSpec:
     code: str
     path: Path
     test_func: str | None = None
+    benchmark_func: str | None = None  # the ops layout's benchmark/test_<op>.py, when given
     params: dict[str, Any] = field(default_factory=dict)
     info: dict[str, int] | None = None
     category: str | None = None  # as declared; plugin infers one when absent
@@ -284,6 +285,7 @@ def operator_from_data(data: dict[str, Any], path: str | Path) -> OperatorSpec:
         code=data["code"],
         path=path,
         test_func=data.get("test_func") or None,
+        benchmark_func=data.get("benchmark_func") or None,
         params=dict(data.get("params") or {}),
         info=data.get("info"),
         category=data.get("category"),

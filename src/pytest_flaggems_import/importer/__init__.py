@@ -216,7 +216,9 @@ def _stage_ops_files(files: _Staging, checkout: Checkout, c: render.Candidate, p
     files.stage(paths.code, _ops_code(c))
     if test is not None:
         files.stage(paths.test, test)
-    if files.original(paths.benchmark) is None:  # a maintainer's benchmark is theirs
+    if c.spec.benchmark_func:  # the operator's own, as given (like its code)
+        files.stage(paths.benchmark, c.spec.benchmark_func.strip("\n") + "\n")
+    elif files.original(paths.benchmark) is None:  # a maintainer's benchmark is theirs
         torch_op = f"torch.ops.{c.spec.name.namespace}.{c.spec.name.base}" + (
             f".{c.spec.name.overload}" if c.spec.name.overload else ""
         )
