@@ -202,3 +202,29 @@ def test_flaggems_style_relative_imports_find_the_checkouts_helpers_or_the_stand
     result = pytester.runpytest_subprocess(*args)
     tests = 3 if where == "checkout" else 1  # the checkout's three shapes; the stand-in's one quick shape
     result.assert_outcomes(passed=tests + 2)  # + load and isolation
+
+
+def test_code_without_a_recognisable_entry_still_loads_and_its_tests_decide(pytester):
+    """Entry resolution never rejects working code (issue 11): ``__all__`` names the entry, and
+    code with no function the tool can call the entry still loads; its tests pass or fail it."""
+    ops = pytester.mkdir("ops")
+    named = RELU.replace("def relu(x):", "def fast_relu(x):") + '\n__all__ = ["fast_relu"]\n'
+    unnamed = RELU.replace("def relu(x):", "def relu_impl_v2(x):")
+    test = textwrap.dedent("""
+        import torch
+        from flag_gems.experimental_ops.{entry} import {function}
+
+        def test_it():
+            x = torch.randn(300, device="cuda")
+            torch.testing.assert_close({function}(x), torch.relu(x))
+    """)
+    (ops / "relu.json").write_text(
+        json.dumps({"op_name": "relu", "code": named, "test_func": test.format(entry="relu", function="fast_relu")})
+    )
+    (ops / "relu_.json").write_text(
+        json.dumps(
+            {"op_name": "relu_", "code": unnamed, "test_func": test.format(entry="relu_", function="relu_impl_v2")}
+        )
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--flaggems-ops=ops", "--flaggems-device=cpu")
+    result.assert_outcomes(passed=6)  # per operator: load, its test, isolation

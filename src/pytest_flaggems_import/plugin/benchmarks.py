@@ -53,12 +53,18 @@ def _bench_function(session: FlaggemsSession, loaded: Loaded, config: Any) -> Ca
 
     spec = loaded.spec
     assert spec is not None and loaded.module is not None
-    candidate = proof.unguarded(isolate.entry_function(loaded.module, spec))  # no dispatch mode in timings
+    missing = ""
+    try:
+        candidate = proof.unguarded(isolate.entry_function(loaded.module, spec))  # no dispatch mode in timings
+    except LookupError as exc:
+        candidate, missing = None, str(exc)
 
     def bench_operator(benchmark: Any, request: pytest.FixtureRequest) -> None:
         record = session.records[spec.op]
         if record.load_error or record.failed:
             pytest.skip("not benchmarked: its tests failed")
+        if candidate is None:
+            pytest.skip(f"not benchmarkable: {missing}")
         tests_module = request.node.parent.obj if spec.test_func else None
         custom = getattr(loaded.module, "bench_inputs", None) or getattr(tests_module, "bench_inputs", None)
         try:

@@ -138,14 +138,17 @@ class CandidateRunner:
             tampered = guard.restore_tampering(before)
         if tampered:
             raise guard.Tampering(f"the code replaces {', '.join(tampered)} (restored)")
-        name = isolate.entry_name(module, spec)
+        modules = isolate.aliases(module, spec, category)
+        if spec.test_func and isolate.uses_relative_imports(spec.test_func):
+            modules.update(isolate.test_helpers(self.settings.root or self.settings.import_root))
+        try:
+            name = isolate.entry_name(module, spec)
+        except LookupError:
+            return module, modules  # its tests decide; without an entry, no guard and no benchmark
         if not (self.settings.allow_fallback and self.settings.allow_mutation and self.settings.allow_kernel_free):
             # Before test_func imports it: tests call the guarded entry (runner.proof).
             own = isolate.source_name(spec, "code") if not self.settings.allow_kernel_free else None
             setattr(module, name, proof.guarded(getattr(module, name), spec.name, own))
-        modules = isolate.aliases(module, spec, category)
-        if spec.test_func and isolate.uses_relative_imports(spec.test_func):
-            modules.update(isolate.test_helpers(self.settings.root or self.settings.import_root))
         return module, modules
 
     @contextlib.contextmanager

@@ -99,15 +99,19 @@ def entry_name(module: types.ModuleType, spec: OperatorSpec) -> str:
     """The function that is the operator: ``spec.entry`` (``gelu``, ``add_Tensor``), or, for an
     op named without its overload whose code defines one function per overload (FlagGems'
     ``multiply.py``: ``multiply_Tensor``, ``multiply_Scalar``, ``multiply_out``), the first of
-    those in the order ATen lists the overloads."""
+    those in the order ATen lists the overloads; else the first function the code's ``__all__``
+    names. ``LookupError`` when there is none: the operator still loads and its tests decide; only
+    what needs the entry (the proof's guard, benchmarks) goes without it."""
     if callable(getattr(module, spec.entry, None)):
         return spec.entry
     candidates = [f"{spec.entry}_{overload}" for overload in _overloads(spec)] if spec.name.overload is None else []
+    exported = getattr(module, "__all__", None)
+    candidates += [n for n in exported if isinstance(n, str)] if isinstance(exported, (list, tuple)) else []
     for name in candidates:
         if callable(getattr(module, name, None)):
             return name
     tried = ", ".join(repr(n) for n in [spec.entry, *candidates[:4]]) + (", ..." if len(candidates) > 4 else "")
-    raise LookupError(f"the code defines no function for {spec.name.qualified} (looked for {tried})")
+    raise LookupError(f"the code defines no function for {spec.name.qualified} (looked for {tried}, and __all__)")
 
 
 def _overloads(spec: OperatorSpec) -> list[str]:
