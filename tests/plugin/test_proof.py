@@ -142,3 +142,24 @@ def test_input_writes_in_place_copies_and_self_restoring_patches_are_rejected(py
     assert "changes its input #0, which the op must leave as it was" in result.stdout.str()
     assert "works in place but does not return its first argument" in selected["rejected"]["relu_"]
     assert "Tampering: the operator replaced torch.testing.assert_close during the test" in selected["rejected"]["relu_v5"]
+
+
+def test_the_tools_own_gate_rejects_wrong_results_its_tests_never_look_at(pytester):
+    """relu_v7 ignores strides (reads its input's memory in order, writes a fresh contiguous
+    output): right on the contiguous inputs its own tests use, wrong on a transposed one. Only the
+    gate, run in fresh processes where test_func never ran, tries one; the honest relu passes it."""
+    strided_bug = HONEST.replace("def relu(", "def relu_v7(").replace(
+        "out = torch.empty_like(x)", "out = torch.empty(x.shape, dtype=x.dtype, device=x.device)"
+    )
+    ops = pytester.mkdir("ops")
+    files = {
+        "relu": operator_json("relu", code=HONEST, test=relu_test("relu")),
+        "relu_v7": operator_json("relu_v7", code=strided_bug, test=relu_test("relu_v7")),
+    }
+    result, selected = screen(pytester, ops, files)
+    assert sorted(selected["operators"]) == ["relu"], result.stdout.str()[-3000:]
+    reason = selected["rejected"]["relu_v7"]
+    assert "wrong on the tool's own inputs: shape (7, 33) float32 non-contiguous" in reason, reason
+    assert "(--flaggems-gate=off)" in reason
+    session = json.loads((pytester.path / "out" / "session.json").read_text())
+    assert session["operators"]["relu"]["gate"]["checked"] > 0 and not session["operators"]["relu"]["gate"]["wrong"]

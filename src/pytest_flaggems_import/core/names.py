@@ -45,6 +45,11 @@ class OpName:
         keys = [self.short, self.entry, self.base]
         return tuple(dict.fromkeys(keys))
 
+    def versionless(self) -> OpName:
+        """``relu_v2`` → ``relu``: the ATen op a version of an operator implements (the seed names
+        versions of one operator apart that way)."""
+        return OpName(self.namespace, re.sub(r"_v\d+\Z", "", self.base), self.overload)
+
 
 def is_identifier(text: str) -> bool:
     return bool(_IDENT.match(text))

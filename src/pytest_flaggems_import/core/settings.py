@@ -266,6 +266,14 @@ OPTIONS: tuple[Option, ...] = (
         is_flag=True,
     ),
     Option(
+        "gate",
+        "on",
+        _choice("on", "off"),
+        "The tool's own correctness check of each operator about to be selected: its entry against ATen on "
+        "the tool's inputs, in fresh processes its tests never ran in (docs/isolation.md). off: tests alone "
+        "decide. Default: on.",
+    ),
+    Option(
         "regen",
         None,
         Path,
@@ -358,6 +366,7 @@ class Settings:
     allow_kernel_free: bool = False
     allow_implausible: bool = False
     allow_cpu_timings: bool = False
+    gate: str = "on"
     regen: Path | None = None
     import_root: Path | None = field(default=None, metadata={"option": "import"})
     root: Path | None = None

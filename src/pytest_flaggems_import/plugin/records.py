@@ -38,6 +38,7 @@ class OpRecord:
     bench_wrong: bool = False  # the benchmark failed because the output was wrong
     unclean: str | None = None  # what it left behind in its worker (a thread, a handler, CUDA)
     first_failure: str | None = None  # one line: how its first failing test failed
+    gate: dict | None = None  # the correctness gate's verdict (runner.gate), for operators it checked
 
     @property
     def ran(self) -> int:

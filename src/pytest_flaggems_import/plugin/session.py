@@ -157,6 +157,11 @@ class FlaggemsSession:
             your or {}, flaggems, rules, blocked={op: b.reason for op, b in self.blocks.items()},
             folders=folders, operators=self.records,
         )  # fmt: skip
+        if self.settings.gate == "on" and self._gate_blocks(your or {}):
+            self.decisions = selection.select(
+                your or {}, flaggems, rules, blocked={op: b.reason for op, b in self.blocks.items()},
+                folders=folders, operators=self.records,
+            )  # fmt: skip
         if self.settings.regen is not None:
             reporting.regenerate(self)
         if self.settings.report_dir is not None:
@@ -169,6 +174,24 @@ class FlaggemsSession:
                 self.import_summary, failed = [f"import failed; nothing written to the checkout: {exc}"], True
             if failed and session.exitstatus == 0:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _gate_blocks(self, your: Any) -> bool:
+        """Run the correctness gate on each operator about to be selected (from here, the deciding
+        process: candidate code runs only in the gate's own fresh processes); True if it blocked one."""
+        from pytest_flaggems_import.runner import gate
+
+        blocked = False
+        for d in [d for d in self.decisions if d.selected]:
+            record = self.records.get(d.op)
+            if record is None:
+                continue
+            configs = [(list(c.shape), c.dtype) for c in your.get(d.op, ())]
+            record.gate = gate.check(Path(record.path), self.device, configs, self.settings.timeout)
+            why = gate.finding(record.gate)
+            if why is not None:
+                self.blocks[d.op] = Block(f"{why} (--flaggems-gate=off)", failed=True)
+                blocked = True
+        return blocked
 
     def _report_folder(self, folder: Path) -> Path:
         """``folder``, unless this run is partial and ``folder`` holds a complete session: a run

@@ -24,7 +24,6 @@ Benchmarks call the unguarded entry (``unguarded``): a dispatch mode would add h
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,7 +96,7 @@ def _schema(name: OpName) -> Any:
 def replaced_ops(name: OpName) -> frozenset[str]:
     """The ATen schema names that are the operator itself: ``aten::relu`` and ``aten::relu_``
     (also for ``relu_v2``: the seed names versions of one operator apart that way)."""
-    base = re.sub(r"_v\d+\Z", "", name.base).rstrip("_")
+    base = name.versionless().base.rstrip("_")
     return frozenset({f"{name.namespace}::{base}", f"{name.namespace}::{base}_"})
 
 
@@ -105,7 +104,7 @@ def guarded(entry: Callable[..., Any], name: OpName, own_source: str | None = No
     """``entry``, recording calls of its own ATen op while it runs, checking its argument
     contract, and replaying its first call of each test without its kernels (module docstring)."""
     replaced = replaced_ops(name)
-    contract = ArgumentContract.of(_versionless(name))
+    contract = ArgumentContract.of(name.versionless())
 
     def checked(*args: Any, **kwargs: Any) -> Any:
         # The checks' own tensor work (copies, comparisons) runs unrouted: a candidate for
@@ -202,10 +201,6 @@ def _poisoned_allocations() -> Any:
             return out
 
     return Poison()
-
-
-def _versionless(name: OpName) -> OpName:
-    return OpName(name.namespace, re.sub(r"_v\d+\Z", "", name.base), name.overload)
 
 
 def unguarded(entry: Callable[..., Any]) -> Callable[..., Any]:

@@ -1,0 +1,254 @@
+"""The tool's own correctness gate (SPEC 8): the entry against ATen on the tool's inputs, out of
+the reach of the candidate's tests.
+
+An operator's tests are its author's evidence, and they run in a worker its code controls. So for
+each operator about to be selected, the deciding process starts two fresh processes:
+
+1. ``run``: loads only the operator's code (never ``test_func``), calls the entry on inputs made
+   from a seed, and saves the outputs (``torch.save``) to a file;
+2. ``compare``: never loads candidate code; makes the same inputs from the same seed, computes the
+   ATen reference (in float64 where the dtype is floating), reads the outputs back with
+   ``torch.load(weights_only=True)`` and compares them with FlagGems' per-dtype tolerances.
+
+The cases: each dtype of the perf file (float32 when it names none), its shapes (on the CPU only
+those up to 64K elements), an odd size (1023), a non-contiguous view (7x33, transposed), and the
+degenerate shapes: empty, one element;
+two seeds. The reference is the ATen op the operator implements (``relu_v2``: ``aten::relu``).
+Inputs come from the op's ATen schema: a tensor per ``Tensor`` argument, 0.75 per
+``Scalar``/``float``; an op whose schema needs anything else cannot be checked here (reported, not
+held against it). Wrong values or an exception block the operator, except on the degenerate shapes
+(empty, one element), where ATen's own conventions (the mean of nothing is NaN) are reported only.
+
+    python -m pytest_flaggems_import.runner.gate run OPERATOR.json DEVICE CASES.json OUT.pt
+    python -m pytest_flaggems_import.runner.gate compare OPERATOR.json DEVICE CASES.json OUT.pt
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+DEGENERATE_SHAPES: tuple[tuple[int, ...], ...] = ((0,), (1,))  # findings there are reported, not held against it
+ODD_SHAPE = (1023,)
+NONCONTIGUOUS = (7, 33)  # made as a (33, 7) tensor, transposed
+SEEDS = (0, 1)
+CPU_MAX_ELEMENTS = 1 << 16
+RESOLUTION = {"float16": 1e-3, "bfloat16": 0.016, "float32": 1.3e-6, "float64": 1e-7}  # FlagGems' table
+
+
+def cases(configs: list[tuple[list[int], str]], device: str) -> list[dict[str, Any]]:
+    """The gate's cases for an operator whose perf file lists ``configs`` (shape, dtype)."""
+    dtypes = sorted({dtype for _, dtype in configs if dtype in RESOLUTION}) or ["float32"]
+    shapes = [tuple(shape) for shape, _ in configs]
+    if device != "cuda":
+        shapes = [s for s in shapes if _numel(s) <= CPU_MAX_ELEMENTS]
+    claimed = set(shapes)
+    out = []
+    for dtype in dtypes:
+        for shape in [*dict.fromkeys(shapes), ODD_SHAPE, NONCONTIGUOUS, *DEGENERATE_SHAPES]:
+            strict = shape in claimed or shape not in DEGENERATE_SHAPES
+            for seed in SEEDS:
+                out.append({"shape": list(shape), "dtype": dtype, "seed": seed, "strict": strict,
+                            "contiguous": shape != NONCONTIGUOUS})  # fmt: skip
+    return out
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def _reference(op_name: str) -> Any:
+    import torch
+
+    from pytest_flaggems_import.core.names import parse_op_name
+
+    name = parse_op_name(op_name).versionless()
+    packet = getattr(getattr(torch.ops, name.namespace, None), name.base, None)
+    if packet is None:
+        raise LookupError(f"no ATen op {name.qualified}")
+    return getattr(packet, name.overload or "default")
+
+
+def make_inputs(op: Any, case: dict[str, Any], device: str) -> list[Any]:
+    """The positional inputs of ``op`` for ``case``; LookupError when the schema needs more."""
+    import torch
+
+    generator = torch.Generator(device="cpu").manual_seed(case["seed"])
+    dtype = getattr(torch, case["dtype"])
+    args: list[Any] = []
+    for arg in op._schema.arguments:
+        if arg.kwarg_only or arg.has_default_value():
+            break
+        kind = str(arg.type)
+        if kind == "Tensor":
+            shape = case["shape"] if case["contiguous"] else list(reversed(case["shape"]))
+            value = torch.randn(shape, generator=generator, dtype=torch.float32).to(dtype).to(device)
+            args.append(value if case["contiguous"] else value.t())
+        elif kind in ("Scalar", "float"):
+            args.append(0.75)
+        else:
+            raise LookupError(f"cannot make an input for argument {arg.name} of type {kind}")
+    return args
+
+
+def _tensors(value: Any) -> list[Any]:
+    import torch
+
+    items = value if isinstance(value, (tuple, list)) else (value,)
+    return [v for v in items if isinstance(v, torch.Tensor)]
+
+
+def run(operator: Path, device: str, case_file: Path, out: Path) -> None:
+    """Process 1: the candidate's outputs (or what it raised) per case, saved to ``out``."""
+    import torch
+
+    from pytest_flaggems_import.core import formats
+    from pytest_flaggems_import.runner import device as devices
+    from pytest_flaggems_import.runner import isolate
+
+    devices.prepare_process(device)
+    spec = formats.load_operator(operator)
+    try:
+        op = _reference(spec.name.qualified)
+        make_inputs(op, json.loads(case_file.read_text())[0], "cpu")
+    except LookupError as exc:
+        print(json.dumps({"unsupported": str(exc)}))  # nothing to compare: the second process is spared
+        return
+    results: list[Any] = []
+    with devices.device_context(device):
+        module = isolate.load_code(spec, spec.category or "misc")
+        entry = isolate.entry_function(module, spec)
+        for case in json.loads(case_file.read_text()):
+            try:
+                args = make_inputs(op, case, "cuda")
+            except LookupError as exc:
+                results.append({"unsupported": str(exc)})
+                continue
+            try:
+                value = entry(*args, **spec.params)  # type: ignore[operator]
+                results.append({"outputs": [t.detach().to("cpu").clone() for t in _tensors(value)]})
+            except Exception as exc:  # noqa: BLE001 - what it raises is the finding
+                results.append({"raised": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"})
+    torch.save(results, out)
+
+
+def compare(operator: Path, device: str, case_file: Path, out: Path) -> dict[str, Any]:
+    """Process 2: the verdict (never loads candidate code)."""
+    import torch
+
+    from pytest_flaggems_import.core import formats
+    from pytest_flaggems_import.runner import device as devices
+
+    devices.prepare_process(device)
+    spec = formats.load_operator(operator)
+    op = _reference(spec.name.qualified)
+    results = torch.load(out, weights_only=True)
+    verdict: dict[str, Any] = {"checked": 0, "wrong": [], "raised": [], "degenerate": [], "unsupported": None}
+    with devices.device_context(device):
+        for case, result in zip(json.loads(case_file.read_text()), results, strict=True):
+            where = f"shape {tuple(case['shape'])} {case['dtype']}" + ("" if case["contiguous"] else " non-contiguous")
+            if "unsupported" in result:
+                verdict["unsupported"] = result["unsupported"]
+                continue
+            args = make_inputs(op, case, "cuda")
+            try:
+                expected = _tensors(op(*[_upcast(a) for a in args], **_aten_kwargs(spec.params)))
+            except Exception:  # noqa: BLE001 - ATen itself does not take this case: not a finding
+                continue
+            verdict["checked"] += 1
+            if "raised" in result:
+                (verdict["raised"] if case["strict"] else verdict["degenerate"]).append(f"{where}: {result['raised']}")
+                continue
+            problem = _mismatch(result["outputs"], expected, case["dtype"])
+            if problem:
+                (verdict["wrong"] if case["strict"] else verdict["degenerate"]).append(
+                    f"{where} (seed {case['seed']}): {problem}")  # fmt: skip
+    return verdict
+
+
+_REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}  # ATen's at::Reduction, which Python APIs spell as words
+
+
+def _aten_kwargs(params: dict[str, Any]) -> dict[str, Any]:
+    """The operator's keyword arguments as its ATen op takes them."""
+    return {k: _REDUCTIONS.get(v, v) if k == "reduction" else v for k, v in params.items()}
+
+
+def _upcast(value: Any) -> Any:
+    import torch
+
+    if isinstance(value, torch.Tensor) and value.is_floating_point():
+        return value.to(torch.float64)
+    return value
+
+
+def _mismatch(outputs: list[Any], expected: list[Any], dtype: str) -> str | None:
+    import torch
+
+    if len(outputs) != len(expected):
+        return f"{len(outputs)} tensor(s) returned, ATen returns {len(expected)}"
+    for got, ref in zip(outputs, expected, strict=True):
+        ref = ref.to("cpu")
+        if got.shape != ref.shape:
+            return f"shape {tuple(got.shape)}, ATen's is {tuple(ref.shape)}"
+        if ref.is_floating_point():
+            ref = ref.to(got.dtype) if got.is_floating_point() else ref
+        try:
+            torch.testing.assert_close(got, ref, rtol=RESOLUTION.get(dtype, 1e-6), atol=1e-4, equal_nan=True,
+                                       check_dtype=False)  # fmt: skip
+        except AssertionError as exc:
+            return " ".join(str(exc).split())[:200]
+    return None
+
+
+def check(operator: Path, device: str, configs: list[tuple[list[int], str]], timeout: float) -> dict[str, Any]:
+    """Run both processes for one operator (from the deciding process, which imports no torch);
+    the verdict, with ``error`` set when the gate itself could not run (a crash, a time-out)."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="flaggems-gate-") as folder:
+        operator, case_file, out = operator.resolve(), Path(folder) / "cases.json", Path(folder) / "outputs.pt"
+        case_file.write_text(json.dumps(cases(configs, device)))
+        for command in ("run", "compare"):
+            argv = [sys.executable, "-m", "pytest_flaggems_import.runner.gate", command, str(operator), device,
+                    str(case_file), str(out)]  # fmt: skip
+            try:
+                done = subprocess.run(argv, cwd=folder, capture_output=True, text=True, timeout=timeout, check=False)
+            except subprocess.TimeoutExpired:
+                return {"error": f"{command}: still running after {timeout:g} s"}
+            if done.returncode != 0:
+                last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+                return {"error": f"{command}: {last}"}
+            said = done.stdout.strip().splitlines()
+            if command == "run" and said and said[-1].startswith('{"unsupported"'):
+                return json.loads(said[-1])
+        return json.loads(said[-1])
+
+
+def finding(verdict: dict[str, Any]) -> str | None:
+    """Why the verdict blocks the operator, or None."""
+    if verdict.get("wrong"):
+        more = f" (and {len(verdict['wrong']) - 1} more)" if len(verdict["wrong"]) > 1 else ""
+        return f"wrong on the tool's own inputs: {verdict['wrong'][0]}{more}"
+    if verdict.get("raised"):
+        return f"raises on the tool's own inputs: {verdict['raised'][0]}"
+    return None
+
+
+def main(argv: list[str]) -> int:
+    command, operator, device, case_file, out = argv
+    if command == "run":
+        run(Path(operator), device, Path(case_file), Path(out))
+        return 0
+    print(json.dumps(compare(Path(operator), device, Path(case_file), Path(out))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
