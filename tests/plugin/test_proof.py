@@ -103,6 +103,10 @@ CONTRACT_CHEATS = {
     .replace("    out = torch.empty_like(x)\n", "    out = x\n"),
     # an in-place relu that works on a copy and returns the copy
     "relu_": RELU_CODE.format(grid="triton.cdiv(x.numel(), 1024)").replace("def relu(", "def relu_("),
+    # computes once per input buffer, then answers from a cache keyed on the buffer's address
+    "relu_v8": RELU_CODE.format(grid="triton.cdiv(x.numel(), 1024)").replace("def relu(x):", "def _relu(x):")
+    + "\n\n_CACHE = {}\n\n\ndef relu_v8(x):\n    key = (x.data_ptr(), tuple(x.shape))\n"
+    "    if key not in _CACHE:\n        _CACHE[key] = _relu(x)\n    return _CACHE[key].clone()\n",
 }
 
 
@@ -131,6 +135,7 @@ def test_input_writes_in_place_copies_and_self_restoring_patches_are_rejected(py
         "relu": operator_json("relu", code=HONEST, test=relu_test("relu")),
         "relu_v4": operator_json("relu_v4", code=CONTRACT_CHEATS["relu_v4"], test=relu_test("relu_v4")),
         "relu_": operator_json("relu_", code=CONTRACT_CHEATS["relu_"], test=in_place_test),
+        "relu_v8": operator_json("relu_v8", code=CONTRACT_CHEATS["relu_v8"], test=relu_test("relu_v8")),
     }
     result, selected = screen(pytester, ops, files)
     assert sorted(selected["operators"]) == ["relu"], result.stdout.str()[-3000:]
@@ -141,6 +146,8 @@ def test_input_writes_in_place_copies_and_self_restoring_patches_are_rejected(py
     assert "BrokenContract: " in selected["rejected"]["relu_v4"]
     assert "changes its input #0, which the op must leave as it was" in result.stdout.str()
     assert "works in place but does not return its first argument" in selected["rejected"]["relu_"]
+    assert "returns its earlier result for new data in the same input buffers (a cache)" in (
+        selected["rejected"]["relu_v8"])  # fmt: skip
     assert "Tampering: the operator replaced torch.testing.assert_close during the test" in selected["rejected"]["relu_v5"]
 
 
@@ -163,3 +170,29 @@ def test_the_tools_own_gate_rejects_wrong_results_its_tests_never_look_at(pytest
     assert "(--flaggems-gate=off)" in reason
     session = json.loads((pytester.path / "out" / "session.json").read_text())
     assert session["operators"]["relu"]["gate"]["checked"] > 0 and not session["operators"]["relu"]["gate"]["wrong"]
+
+
+def test_a_test_that_never_looks_at_the_candidates_output_is_vacuous_and_selects_nothing(pytester):
+    """A wrong relu (its kernel writes zeros) whose test calls it and then checks torch against
+    itself: the test passes, the kernel ran. Run again with the relu's results made wrong, it
+    still passes: vacuous, not evidence. The honest relu's test fails that rerun and is kept."""
+    wrong = HONEST.replace("def relu(", "def relu_v9(").replace("tl.where(x > 0, x, 0.0)", "(x * 0.0)")
+    vacuous = textwrap.dedent("""
+        import torch
+        from flag_gems.experimental_ops.relu_v9 import relu_v9
+
+        def test_relu_v9():
+            x = torch.randn(300, device="cuda")
+            relu_v9(x)
+            torch.testing.assert_close(torch.relu(x), torch.relu(x))
+    """)
+    ops = pytester.mkdir("ops")
+    files = {
+        "relu": operator_json("relu", code=HONEST, test=relu_test("relu")),
+        "relu_v9": operator_json("relu_v9", code=wrong, test=vacuous),
+    }
+    result, selected = screen(pytester, ops, files)
+    assert sorted(selected["operators"]) == ["relu"], result.stdout.str()[-3000:]
+    assert "its tests pass whatever it returns (vacuous" in selected["rejected"]["relu_v9"]
+    session = json.loads((pytester.path / "out" / "session.json").read_text())
+    assert session["operators"]["relu_v9"]["vacuous"] == 1 and session["operators"]["relu"]["vacuous"] == 0

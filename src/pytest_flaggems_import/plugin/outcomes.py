@@ -71,6 +71,8 @@ class Outcomes:
                     record.bench_wrong = props.ERROR in found
         elif final(report) or crashed or not report.passed:
             _count_test(record, report, int(found.get(props.LAUNCHES, 0)))
+            if report.passed and found.get(props.VACUOUS):
+                record.vacuous += 1
             if report.passed and props.GHOST in found:
                 if found[props.GHOST]:
                     record.ghost_dependent += 1
@@ -121,6 +123,9 @@ class Outcomes:
             return Block("no test passed (all skipped)", failed=False)
         if r.passed and r.launches == 0:
             return Block("no Triton kernel of its own ran in its tests", failed=True)
+        if r.passed and r.vacuous == r.passed and not allow_untested:
+            return Block("its tests pass whatever it returns (vacuous: run again with its results made wrong, "
+                         "they still pass; --flaggems-allow-untested)", failed=False)  # fmt: skip
         if r.ghost_independent and not r.ghost_dependent:
             return Block("its results do not depend on its own kernels (ghost replay: the same output with "
                          "them turned into no-ops; --flaggems-allow-kernel-free)", failed=True)  # fmt: skip

@@ -49,6 +49,7 @@ class ItemTag:
 ITEM = "flaggems"  # an ItemTag, as JSON
 ERROR = "flaggems_error"  # why an operator's load, tests or benchmark failed, one line
 LAUNCHES = "flaggems_launches"  # launches of the candidate's own Triton kernels during a test
+VACUOUS = "flaggems_vacuous"  # True: the test passed again with the candidate's results made wrong
 GHOST = "flaggems_ghost"  # True: with its kernels turned into no-ops, the result changed (runner.proof)
 BENCH = "flaggems_bench"  # measured rows of a benchmark item
 RETIRE = "flaggems_retire"  # the worker that ran this item ends after it (an unclean operator)

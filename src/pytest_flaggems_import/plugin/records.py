@@ -32,6 +32,7 @@ class OpRecord:
     launches: int = 0
     ghost_dependent: int = 0  # tests whose ghost replay changed the result
     ghost_independent: int = 0  # tests whose ghost replay gave the same result
+    vacuous: int = 0  # passing tests that also passed with its results made wrong (until one did not)
     failures: list[str] = field(default_factory=list)
     bench: list[dict] = field(default_factory=list)
     bench_error: str | None = None

@@ -247,7 +247,31 @@ class CandidateRunner:
                 raise proof.Fallback(f"falls back to {ops}, the ATen op it replaces (--flaggems-allow-fallback)")
             if found.contract and not self.settings.allow_mutation:
                 raise proof.BrokenContract(f"{'; '.join(found.contract)} (--flaggems-allow-mutation)")
+            loaded = operator.stash[LOADED]
+            if not loaded.looked_at:  # until one test is seen to check the candidate's output
+                if self._passes_with_wrong_results(item, own):
+                    props.put(item, props.VACUOUS, True)
+                else:
+                    loaded.looked_at = True
         return result
+
+    def _passes_with_wrong_results(self, item: pytest.Item, own: str | None) -> bool:
+        """Run the test again with every result of the candidate made wrong (runner.proof.poisoned):
+        True if it passes anyway. Whatever the rerun finds or changes is discarded."""
+        before = guard.snapshot()
+        try:
+            with proof.poisoned(), guard.time_limit(self.settings.timeout), guard.count_launches(own):
+                item.runtest()
+        except Exception:  # noqa: BLE001 - it failed: the test looks at the candidate's output
+            return False
+        except (KeyboardInterrupt, SystemExit, pytest.exit.Exception):
+            if not self.in_worker:
+                raise  # --flaggems-isolate=none: the user's Ctrl-C
+            return False
+        finally:
+            guard.restore_tampering(before)
+            proof.take_findings()
+        return True
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.in_worker:

@@ -23,8 +23,9 @@ Benchmarks call the unguarded entry (``unguarded``): a dispatch mode would add h
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,7 @@ class Findings:
 
 _FOUND = Findings()  # since the last ``take_findings()``
 _DEPTH = [0]  # nesting of guarded calls: only the outermost records
+_POISON = [False]  # inside poisoned(): every result is made wrong (the vacuity check)
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ def guarded(entry: Callable[..., Any], name: OpName, own_source: str | None = No
     contract, and replaying its first call of each test without its kernels (module docstring)."""
     replaced = replaced_ops(name)
     contract = ArgumentContract.of(name.versionless())
+    cache_checked: list[bool] = []
 
     def checked(*args: Any, **kwargs: Any) -> Any:
         # The checks' own tensor work (copies, comparisons) runs unrouted: a candidate for
@@ -125,10 +128,16 @@ def guarded(entry: Callable[..., Any], name: OpName, own_source: str | None = No
             depends = _depends_on_kernels(entry, args, kwargs, result, own_source)
             if depends is not None:
                 _FOUND.ghost.append(depends)
+        if not contract.writable and not cache_checked:
+            cache_checked.append(True)  # once per operator: three more calls
+            if _stale_for_new_data(entry, args, kwargs):
+                _FOUND.add(_FOUND.contract, "returns its earlier result for new data in the same input buffers (a cache)")
         return result
 
     @functools.wraps(entry)
     def call(*args: Any, **kwargs: Any) -> Any:
+        if _POISON[0] and not _DEPTH[0]:
+            return _poisoned(entry(*args, **kwargs))
         if _DEPTH[0]:
             return entry(*args, **kwargs)
         _DEPTH[0] += 1
@@ -165,6 +174,75 @@ def _depends_on_kernels(entry: Callable[..., Any], args: tuple[Any, ...], kwargs
         return True
     with unrouted():
         return not all(_same_bits(r, g) for r, g in zip(real, ghost, strict=True))
+
+
+@contextlib.contextmanager
+def poisoned() -> Iterator[None]:
+    """For the block, the entry's results (and, for in-place ops, what it wrote) are made wrong:
+    a test that still passes never looked at them (a vacuous test)."""
+    _POISON[0] = True
+    try:
+        yield
+    finally:
+        _POISON[0] = False
+
+
+def _poisoned(result: Any) -> Any:
+    import torch
+    from torch.utils._pytree import tree_flatten
+
+    with unrouted(), torch.no_grad():
+        for t in tree_flatten(result)[0]:
+            if isinstance(t, torch.Tensor) and t.numel():
+                if t.dtype == torch.bool:
+                    t.logical_not_()
+                else:
+                    t.add_(1)  # in place: an in-place op's argument is its result
+    return result
+
+
+def _stale_for_new_data(entry: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether the entry, called again after new data was written into the very buffers of its
+    earlier call, returns the earlier result, where fresh buffers holding that new data give a
+    different one: a cache keyed on the inputs' identity or address (KernelBench's result reuse)."""
+    import torch
+    from torch.utils._pytree import tree_flatten, tree_map
+
+    def tensors(value: Any) -> list[Any]:
+        return [t.detach().clone() for t in tree_flatten(value)[0] if isinstance(t, torch.Tensor)]
+
+    with unrouted():
+        buffers = tree_map(lambda v: v.detach().clone() if isinstance(v, torch.Tensor) else v, (args, kwargs))
+        inputs = [t for t in tree_flatten(buffers)[0] if isinstance(t, torch.Tensor)]
+        if not inputs or all(t.numel() == 0 for t in inputs):
+            return False
+    try:
+        first = tensors(entry(*buffers[0], **buffers[1]))
+        with unrouted():
+            for t in inputs:
+                t.copy_(_other_values(t))
+            fresh = tree_map(lambda v: v.clone() if isinstance(v, torch.Tensor) else v, buffers)
+        again = tensors(entry(*buffers[0], **buffers[1]))
+        expected = tensors(entry(*fresh[0], **fresh[1]))
+    except Exception:  # noqa: BLE001 - it cannot take these inputs: the tests' verdict stands
+        return False
+    with unrouted():
+        if len(first) != len(again) or len(again) != len(expected):
+            return False
+        stale = all(_same_bits(a, b) for a, b in zip(again, first, strict=True))
+        changed = not all(_same_bits(a, b) for a, b in zip(expected, first, strict=True))
+    return stale and changed
+
+
+def _other_values(t: Any) -> Any:
+    """New values for a tensor: what it held, shifted (floats) or incremented (integers, bools flipped)."""
+    import torch
+
+    if t.dtype == torch.bool:
+        return ~t
+    if t.is_floating_point() or t.is_complex():
+        return t * 0.5 + 0.25
+    return t + 1
 
 
 def _kernels_skipped(own_source: str) -> Any:
