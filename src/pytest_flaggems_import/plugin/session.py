@@ -9,6 +9,7 @@ reports (the same with and without xdist), and at session end hands them to ``co
 from __future__ import annotations
 
 import datetime as dt
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from pytest_flaggems_import.plugin.failures import candidate_summary
 from pytest_flaggems_import.plugin.isolation import ControllerIsolation, Role, role
 from pytest_flaggems_import.plugin.items import LOADED, OperatorFile, item_kind
 from pytest_flaggems_import.plugin.outcomes import Block, Outcomes
-from pytest_flaggems_import.plugin.records import index_operators, rekey, unique_records
+from pytest_flaggems_import.plugin.records import OpRecord, index_operators, rekey, unique_records
 from pytest_flaggems_import.runner import guard
 
 
@@ -177,19 +178,26 @@ class FlaggemsSession:
 
     def _gate_blocks(self, your: Any) -> bool:
         """Run the correctness gate on each operator about to be selected (from here, the deciding
-        process: candidate code runs only in the gate's own fresh processes); True if it blocked one."""
+        process: candidate code runs only in the gate's own fresh processes, a few operators at a
+        time); True if it blocked one."""
+        from concurrent.futures import ThreadPoolExecutor
+
         from pytest_flaggems_import.runner import gate
 
+        chosen = [self.records[d.op] for d in self.decisions if d.selected and d.op in self.records]
+
+        def check(record: OpRecord) -> dict:
+            configs = [(list(c.shape), c.dtype) for c in your.get(record.op, ())]
+            return gate.check(Path(record.path), self.device, configs, self.settings.timeout)
+
+        with ThreadPoolExecutor(max_workers=max(1, min(8, (os.cpu_count() or 2) // 2))) as pool:
+            verdicts = list(pool.map(check, chosen))
         blocked = False
-        for d in [d for d in self.decisions if d.selected]:
-            record = self.records.get(d.op)
-            if record is None:
-                continue
-            configs = [(list(c.shape), c.dtype) for c in your.get(d.op, ())]
-            record.gate = gate.check(Path(record.path), self.device, configs, self.settings.timeout)
-            why = gate.finding(record.gate)
+        for record, verdict in zip(chosen, verdicts, strict=True):
+            record.gate = verdict
+            why = gate.finding(verdict)
             if why is not None:
-                self.blocks[d.op] = Block(f"{why} (--flaggems-gate=off)", failed=True)
+                self.blocks[record.op] = Block(f"{why} (--flaggems-gate=off)", failed=True)
                 blocked = True
         return blocked
 
