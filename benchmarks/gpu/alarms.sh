@@ -12,11 +12,17 @@
 set -uo pipefail
 source benchmarks/gpu/setup.sh
 LOGS=/tmp/alarms-logs && rm -rf $LOGS && mkdir -p $LOGS
+STEPS=${STEPS:-gpu examples corpus upstream}  # e.g. STEPS=corpus bash benchmarks/gpu/alarms.sh
+if [[ $STEPS == *gpu* ]]; then
 python3 -m pytest -p no:cacheprovider -m gpu tests/gpu -q -rs > $LOGS/gpu_tests.log 2>&1
-echo "gpu tests: $(tail -1 $LOGS/gpu_tests.log)" | tee "$OUT/summary.txt"
+echo "gpu tests: $(tail -1 $LOGS/gpu_tests.log)" | tee -a "$OUT/summary.txt"
+fi
+if [[ $STEPS == *examples* ]]; then
 python3 -m pytest -p no:cacheprovider -q --flaggems-ops=examples/operator_data --flaggems-device=cuda \
   --flaggems-report-dir=/tmp/examples > $LOGS/examples.log 2>&1
 grep -E "^(gelu|relu|silu|frac|huber_loss|softshrink) " $LOGS/examples.log | tee -a "$OUT/summary.txt"
+fi
+if [[ $STEPS == *corpus* ]]; then
 python3 -m corpus.build .whl/flag_gems-5.0.2-py3-none-any.whl /tmp/corpus > /dev/null
 python3 - /tmp/corpus /tmp/corpus_perf.json <<'PY'
 import json, pathlib, sys
@@ -47,13 +53,15 @@ print("gate ran on", len(gated), "operators; not checkable:", sum(1 for o in gat
       "; gate errors:", sum(1 for o in gated if o["gate"].get("error")), "; checked cases:", sum(o["gate"].get("checked", 0) for o in gated))
 for o in gated:
     g = o["gate"]
-    if g.get("wrong") or g.get("raised") or g.get("error") or g.get("degenerate"):
+    if g.get("wrong") or g.get("raised") or g.get("error") or g.get("limits"):
         print(" ", o["op"], "::", json.dumps({k: (v[:2] if isinstance(v, list) else v) for k, v in g.items() if v})[:600])
 for d in session["decisions"]:
     r = d.get("reason") or ""
     if any(p in r for _, p in kinds):
         print(d["op"], "::", r[:300])
 PY
+fi
+if [[ $STEPS == *upstream* ]]; then
 rm -rf /tmp/upstream && cp -r .upstream /tmp/upstream
 (cd /tmp/upstream && PYTHONPATH=/tmp/upstream/src:$PYTHONPATH python3 -m pytest -p no:cacheprovider -q experimental_tests/unit -n 8 \
   --junitxml=$LOGS/direct.xml > $LOGS/direct.log 2>&1)
@@ -69,4 +77,5 @@ print('upstream operators with vacuous tests:', v)
 print('blocked by a proof check:', {k: o['blocked'][:120] for k, o in s['operators'].items() if o.get('blocked') and not o['blocked'].startswith(('no perf', 'tests failed'))})
 " | tee -a "$OUT/summary.txt"
 grep -v "^  differs" "$OUT/compare.txt" | tee -a "$OUT/summary.txt"; grep "^  differs" "$OUT/compare.txt" | sed 's/::.*: direct/: direct/' | sort | uniq -c | tee -a "$OUT/summary.txt"
+fi
 tar czf "$OUT/logs.tar.gz" -C $LOGS .
