@@ -14,7 +14,9 @@ import ast
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -357,3 +359,42 @@ def test_an_operators_own_benchmark_func_is_its_benchmark_file(tmp_path, checkou
     (ops / "chalf.json").write_text(json.dumps({**data, "benchmark_func": bench}))
     assert main(["import", "--selected", str(sel), "--ops-dir", str(ops), "--flaggems-root", str(checkout)]) == 0
     assert (checkout / "benchmark" / "test_chalf.py").read_text() == bench
+
+
+KILL_AFTER_TWO_FILES = """
+import os, signal, sys
+real = os.replace
+moved = []
+
+def replace_then_die(src, dst):
+    real(src, dst)
+    if not str(dst).endswith("journal.json"):
+        moved.append(dst)
+        if len(moved) == 2:
+            os.kill(os.getpid(), signal.SIGKILL)  # no rollback, no finally: as kill -9 or a power cut
+
+os.replace = replace_then_die
+from pytest_flaggems_import.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_an_import_killed_halfway_is_put_back_by_the_next_one(tmp_path, checkout, capsys):
+    """kill -9 after two of six files were moved into place: the next import first restores the
+    checkout from the journal, then imports; the result is exactly a clean import, no stray files."""
+    ops, sel = selected_ops(tmp_path, {"logit_backward": (LOGIT_BACKWARD, LOGIT_BACKWARD_TEST)})
+    direct = tmp_path / "direct"
+    shutil.copytree(checkout, direct)
+    args = ["import", "--selected", str(sel), "--ops-dir", str(ops), "--flaggems-root"]
+    assert main([*args, str(direct)]) == 0
+    before = files_of(checkout)
+    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_TWO_FILES, *args, str(checkout)], capture_output=True)
+    assert killed.returncode == -signal.SIGKILL
+    half = {path: text for path, text in files_of(checkout).items() if not Path(path).name.startswith(".")}
+    assert len(changed(before, half)) == 2  # two of the six files in place, the others not yet
+    assert (checkout / "src" / ".flaggems-import-journal.json").is_file()
+    capsys.readouterr()
+    assert main([*args, str(checkout)]) == 0
+    assert "first put back 6 files an interrupted earlier import had left half-written" in capsys.readouterr().out
+    assert files_of(checkout) == files_of(direct)
+    assert not [p for p in checkout.rglob("*") if p.name.endswith(".tmp") or "journal" in p.name]

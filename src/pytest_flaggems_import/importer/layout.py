@@ -29,6 +29,11 @@ class Checkout:
     why: str = ""  # how the layout was chosen
 
     @property
+    def journal(self) -> Path:
+        """Where an import in progress keeps what it replaces (importer.transaction)."""
+        return self.package.parent / ".flaggems-import-journal.json"
+
+    @property
     def operators_yaml(self) -> Path:
         return self.root / "conf" / "operators.yaml"
 

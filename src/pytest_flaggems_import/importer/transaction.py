@@ -3,6 +3,11 @@
 Everything is staged in temporary files beside the targets first; only then are they moved into
 place with ``os.replace``. Any failure puts back the previous contents and removes what was
 created, so the checkout is byte-identical to before (the idea of pytest's ``cacheprovider``).
+
+A process killed outright (``kill -9``, a power cut) runs no rollback. So before the first file is
+staged, a journal (the targets' previous contents, the folders it creates) is written beside the
+package; it is removed when all is in place. The next import into that checkout finds it, under
+the lock, and puts the checkout back as it was before the interrupted one (``recover``).
 """
 
 from __future__ import annotations
@@ -10,8 +15,8 @@ from __future__ import annotations
 import contextlib
 import difflib
 import fcntl
+import json
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,28 +80,68 @@ def _missing_dirs(path: Path) -> list[Path]:
     return missing
 
 
-def apply(changes: Sequence[FileChange]) -> None:
-    """Write every changed file, or none of them."""
+def _staging_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.flaggems-import.tmp")
+
+
+def _write_durably(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def apply(changes: Sequence[FileChange], journal: Path | None = None) -> None:
+    """Write every changed file, or none of them; with ``journal``, also across a killed process."""
     todo = [c for c in changes if c.changed]
-    created_dirs: list[Path] = []
+    created_dirs = sorted({d for c in todo for d in _missing_dirs(c.path)}, key=lambda p: len(p.parts))
+    if journal is not None and todo:
+        record = {"files": [[str(c.path), c.old] for c in todo], "dirs": [str(d) for d in created_dirs]}
+        _write_durably(_staging_name(journal), json.dumps(record))
+        os.replace(_staging_name(journal), journal)
     staged: list[tuple[FileChange, Path]] = []
     done: list[FileChange] = []
     try:
         for change in todo:
-            missing = _missing_dirs(change.path)
             change.path.parent.mkdir(parents=True, exist_ok=True)
-            created_dirs += missing
-            fd, tmp = tempfile.mkstemp(prefix=f".{change.path.name}.", suffix=".tmp", dir=change.path.parent)
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            tmp = _staging_name(change.path)
+            staged.append((change, tmp))
+            with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
                 handle.write(change.new)
             os.chmod(tmp, 0o644)
-            staged.append((change, Path(tmp)))
         for change, tmp in staged:
             os.replace(tmp, change.path)
             done.append(change)
     except BaseException:
         _roll_back(done, staged, created_dirs)
+        if journal is not None:
+            journal.unlink(missing_ok=True)
         raise
+    if journal is not None:
+        journal.unlink(missing_ok=True)
+
+
+def recover(journal: Path) -> list[Path]:
+    """Undo an import that was killed halfway (its journal is still there): every target gets its
+    previous content back (or is removed if it was new), staged files and created folders go.
+    The paths put back; nothing when there is no journal."""
+    try:
+        record = json.loads(journal.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except ValueError:  # killed while writing the journal itself: nothing was staged yet
+        journal.unlink(missing_ok=True)
+        return []
+    changes = [FileChange(Path(path), old, "") for path, old in record["files"]]
+    for change in changes:
+        if read_text(change.path) != change.old:
+            if change.old is None:
+                change.path.unlink(missing_ok=True)
+            else:
+                _write_durably(change.path, change.old)
+    _roll_back([], [(c, _staging_name(c.path)) for c in changes], [Path(d) for d in record["dirs"]])
+    journal.unlink(missing_ok=True)
+    return [c.path for c in changes]
 
 
 def _roll_back(done: list[FileChange], staged: list[tuple[FileChange, Path]], created_dirs: list[Path]) -> None:
