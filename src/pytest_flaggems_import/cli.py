@@ -270,3 +270,7 @@ def cmd_import(args: argparse.Namespace) -> ExitStatus:
 
 
 _COMMANDS = {"validate": cmd_validate, "select": cmd_select, "import": cmd_import}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -361,40 +361,78 @@ def test_an_operators_own_benchmark_func_is_its_benchmark_file(tmp_path, checkou
     assert (checkout / "benchmark" / "test_chalf.py").read_text() == bench
 
 
-KILL_AFTER_TWO_FILES = """
+KILL_AT = """
 import os, signal, sys
-real = os.replace
-moved = []
+where, k = sys.argv[1], int(sys.argv[2])
+real_replace, real_chmod = os.replace, os.chmod
+count = [0]
 
-def replace_then_die(src, dst):
-    real(src, dst)
-    if not str(dst).endswith("journal.json"):
-        moved.append(dst)
-        if len(moved) == 2:
-            os.kill(os.getpid(), signal.SIGKILL)  # no rollback, no finally: as kill -9 or a power cut
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)  # no rollback, no finally: as kill -9 or a power cut
 
-os.replace = replace_then_die
+def replace(src, dst):  # the journal first, then each target
+    real_replace(src, dst)
+    if where == "moved":
+        count[0] += not str(dst).endswith("journal.json")
+        if count[0] == k:
+            die()
+
+def chmod(path, mode):  # once per staged file
+    real_chmod(path, mode)
+    if where == "staged":
+        count[0] += 1
+        if count[0] == k:
+            die()
+
+os.replace, os.chmod = replace, chmod
 from pytest_flaggems_import.cli import main
-main(sys.argv[1:])
+main(sys.argv[3:])
 """
 
 
-def test_an_import_killed_halfway_is_put_back_by_the_next_one(tmp_path, checkout, capsys):
-    """kill -9 after two of six files were moved into place: the next import first restores the
-    checkout from the journal, then imports; the result is exactly a clean import, no stray files."""
+@pytest.mark.parametrize(("where", "k"), [("moved", 0), ("moved", 1), ("moved", 3), ("moved", 5), ("staged", 3)])
+def test_an_import_killed_at_any_point_is_undone_by_the_next_run(tmp_path, checkout, capsys, where, k):
+    """kill -9 after the journal (k=0) or after k of six files were moved into place, or while staging:
+    the next run (a dry run here) puts the checkout back exactly as it was, leaves no file of the
+    tool behind, and an import after it is exactly a clean import."""
     ops, sel = selected_ops(tmp_path, {"logit_backward": (LOGIT_BACKWARD, LOGIT_BACKWARD_TEST)})
     direct = tmp_path / "direct"
     shutil.copytree(checkout, direct)
     args = ["import", "--selected", str(sel), "--ops-dir", str(ops), "--flaggems-root"]
     assert main([*args, str(direct)]) == 0
     before = files_of(checkout)
-    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_TWO_FILES, *args, str(checkout)], capture_output=True)
-    assert killed.returncode == -signal.SIGKILL
-    half = {path: text for path, text in files_of(checkout).items() if not Path(path).name.startswith(".")}
-    assert len(changed(before, half)) == 2  # two of the six files in place, the others not yet
-    assert (checkout / "src" / ".flaggems-import-journal.json").is_file()
+    killed = subprocess.run([sys.executable, "-c", KILL_AT, where, str(k), *args, str(checkout)], capture_output=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
+    if where == "moved" and k > 0:
+        half = {path: text for path, text in files_of(checkout).items() if not Path(path).name.startswith(".")}
+        assert len(changed(before, half)) == k  # k of the six files in place, the others not yet
     capsys.readouterr()
+    assert main([*args, str(checkout), "--dry-run"]) == 0
+    assert files_of(checkout) == before  # put back, and a dry run writes nothing more
     assert main([*args, str(checkout)]) == 0
-    assert "first put back 6 files an interrupted earlier import had left half-written" in capsys.readouterr().out
     assert files_of(checkout) == files_of(direct)
     assert not [p for p in checkout.rglob("*") if p.name.endswith(".tmp") or "journal" in p.name]
+
+
+def test_concurrent_imports_with_other_temp_folders_and_root_spellings_lose_nothing(tmp_path, checkout):
+    """Two imports into one checkout at once, one naming it ROOT with its own TMPDIR, the other
+    ROOT/src with another: the lock is the checkout's own, so both operators end up registered."""
+    first = selected_ops(tmp_path / "a", {"logit_backward": (LOGIT_BACKWARD, LOGIT_BACKWARD_TEST)})
+    second = selected_ops(tmp_path / "b", {"chalf": (CHALF, None)})
+    for round_ in range(4):
+        root = tmp_path / f"round{round_}"
+        shutil.copytree(checkout, root)
+        procs = []
+        for (ops, sel), spelling, tmp in ((first, root, "ta"), (second, root / "src", "tb")):
+            (tmp_path / tmp).mkdir(exist_ok=True)
+            command = [sys.executable, "-m", "pytest_flaggems_import.cli", "import", "--selected", str(sel),
+                       "--ops-dir", str(ops), "--flaggems-root", str(spelling)]  # fmt: skip
+            env = {**os.environ, "TMPDIR": str(tmp_path / tmp)}
+            procs.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        for proc in procs:
+            out, _ = proc.communicate(timeout=300)
+            assert proc.returncode == 0, out.decode()[-2000:]
+        top = (root / "src" / "flag_gems" / "__init__.py").read_text()
+        assert '("logit_backward", logit_backward),' in top and '("chalf", chalf),' in top
+        yaml = (root / "conf" / "operators.yaml").read_text()
+        assert "  - id: logit_backward\n" in yaml and "  - id: chalf\n" in yaml

@@ -269,16 +269,15 @@ def import_candidates(
     if prs is not None:
         return _as_pull_requests(checkout, candidates, force, prs)
     with transaction.locked(checkout.package):
-        # An earlier import killed halfway: put the checkout back first (a dry run only says so).
-        recovered = [] if dry_run else transaction.recover(checkout.journal)
+        # An earlier import killed halfway: put the checkout back first (a dry run too: it then
+        # shows the diff against the checkout as it was, not a half-written one).
+        recovered = transaction.recover(checkout.journal)
         outcome = plan(checkout, candidates, force, _now())
         if not outcome.failed and not dry_run:
             transaction.apply(outcome.changes, checkout.journal)
     outcome.lines = summary_lines(outcome, checkout, candidates, dry_run)
     if recovered:
         outcome.lines.insert(1, f"  (first put back {len(recovered)} files an interrupted earlier import had left half-written)")
-    elif dry_run and checkout.journal.exists():
-        outcome.lines.insert(1, f"  (an interrupted earlier import left {checkout.journal}: the next import puts its files back)")
     if dry_run:
         outcome.diff = transaction.unified_diff(outcome.changes, checkout.root)
     return outcome

@@ -93,6 +93,9 @@ def find_checkout(root: str | Path, layout: str = "auto") -> Checkout:
             break
     else:
         raise InputError(root, None, "not a FlagGems checkout: no src/flag_gems or flag_gems folder")
+    if package.parent.name == "src" and package.parent == root:
+        # ROOT/src named as the root: the checkout is ROOT (its tests/, benchmark/, conf/ live there)
+        root = root.parent
     why = "--flaggems-layout"
     if layout == "auto":
         layout, why = _detected(root, package)
