@@ -52,7 +52,17 @@ def parse_json(raw: bytes, path: str | Path) -> Any:
         raise InputError(path, None, f"nested deeper than {MAX_DEPTH} levels") from None
     if _depth_exceeds(data, MAX_DEPTH):
         raise InputError(path, None, f"nested deeper than {MAX_DEPTH} levels")
+    if (b"\\ud" in raw or b"\\uD" in raw) and _has_lone_surrogate(data):
+        raise InputError(path, None, "a string holds a lone surrogate (\\ud800-\\udfff): not Unicode text")
     return data
+
+
+def _has_lone_surrogate(data: Any) -> bool:
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _depth_exceeds(data: Any, limit: int) -> bool:

@@ -39,10 +39,13 @@ def _now() -> str:
 
 
 def _metadata(checkout: Checkout, files: _Staging) -> dict[str, Any] | None:
-    text = files.new.get(checkout.metadata, files.original(checkout.metadata))
-    if text is None:
-        return None
-    data = json.loads(text) if text.strip() else None
+    if checkout.metadata in files.new:  # written by this run (earlier pull requests)
+        data = json.loads(files.new[checkout.metadata])
+    else:
+        original = files.original(checkout.metadata)
+        if original is None or not original.strip():
+            return None
+        data = jsonio.read_json(checkout.metadata)  # the checkout's: a clear error when broken
     problems = formats.validate("metadata", data, checkout.metadata) if data is not None else []
     if problems:
         raise InputErrors(problems)
@@ -440,7 +443,23 @@ def _session_for(selected_path: Path, given: Path | None) -> tuple[Path, dict[st
     operators = data.get("operators") if isinstance(data, dict) else None
     if not isinstance(operators, dict):
         raise InputError(path, "$.operators", "expected the operators of a session written by the plugin")
+    for op, entry in operators.items():
+        _check_session_entry(path, op, entry)
     return path, operators
+
+
+_SESSION_FIELDS = {"passed": int, "failed": int, "blocked": str, "load_error": str, "evidence": str}
+
+
+def _check_session_entry(path: Path, op: str, entry: Any) -> None:
+    """What ``evidence`` reads from one operator's entry, of the types the plugin writes."""
+    where = formats.json_path(["operators", op])
+    if not isinstance(entry, dict):
+        raise InputError(path, where, f"expected an object (an operator's outcome), got {type(entry).__name__}")
+    for key, kind in _SESSION_FIELDS.items():
+        value = entry.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 0)):
+            raise InputError(path, f"{where}.{key}", f"expected {'a count' if kind is int else 'text'} or null")
 
 
 def candidates_from_selected(

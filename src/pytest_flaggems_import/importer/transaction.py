@@ -21,6 +21,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_flaggems_import.errors import InputError
+
 
 @dataclass(frozen=True)
 class FileChange:
@@ -34,10 +36,15 @@ class FileChange:
 
 
 def read_text(path: Path) -> str | None:
+    """A checkout file's text, None when it does not exist; not UTF-8 text is an input error."""
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except UnicodeDecodeError as exc:
+        raise InputError(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start}); fix or restore it") from None
+    except IsADirectoryError:
+        raise InputError(path, None, "a folder where a file is expected") from None
 
 
 def unified_diff(changes: Sequence[FileChange], root: Path) -> str:
