@@ -156,47 +156,52 @@ def plan_ops(checkout: Checkout, candidates: Sequence[render.Candidate], force: 
     """The ``ops`` layout (SPEC 5): six files per operator, as FlagGems' KernelGen commits. No
     metadata file: the test file's header (``tests/test_<op>.py``) marks an operator as ours, and
     an operator FlagGems already has (its keys registered, its functions imported, its yaml id) is a
-    conflict, never a second registration."""
+    conflict, never a second registration. The files all operators share are edited once, for
+    all of them (a libcst parse of FlagGems' ``__init__.py`` takes a good part of a second)."""
     outcome, files = ImportOutcome(), files if files is not None else _Staging()
     version = ops_layout.newest_stage_version(files.original(checkout.operators_yaml) or "")
     if version is None:
         raise InputError(checkout.operators_yaml, None, "no stage version to give new operators (alpha: '<newest>')")
+    top, init = checkout.package / "__init__.py", checkout.package / "ops" / "__init__.py"
+    registered = ops_layout.Registered.read(files.current(top), files.current(init), files.current(checkout.operators_yaml))
+    accepted = []
     for c in candidates:
         paths = checkout.paths(c.spec.entry, c.category)
-        name = c.spec.name
-        keys = ops_layout.aten_keys(c.spec.code, name.base, name.overload, c.spec.entry)
+        keys = ops_layout.aten_keys(c.spec.code, c.spec.name.base, c.spec.name.overload, c.spec.entry)
         test = render.render_test(c, paths.module) if c.spec.test_func else None
-        # Ours: a test file with our header, or this very code already in place (a re-import).
-        ours = bool(render.split_header(files.original(paths.test) or "")[0]) or files.original(paths.code) == _ops_code(c)
-        status = _combined(
-            _ops_code_status(files.original(paths.code), _ops_code(c), force, ours),
-            _status(files.original(paths.test), test, force, "tests") if test is not None else "unchanged",
-        )
-        escaping = _outside(checkout, [paths.code, paths.test, paths.init, paths.benchmark, checkout.operators_yaml])
-        if escaping is not None:
-            status = f"conflict: {escaping} would be written outside the checkout (a symlinked folder)"
-        if not keys:
-            status = f"conflict: the code defines no function {c.spec.entry!r} or <op>_<overload> to register"
-        taken = [] if ours else _in_flaggems(files, checkout, paths, keys, c.spec.entry)
-        if taken:
-            status = f"conflict: FlagGems already has this operator ({'; '.join(taken)})"
+        status = _ops_status(checkout, c, paths, keys, test, force, files, registered)
         outcome.statuses[c.op_id] = status
         if status.startswith("conflict"):
             outcome.failed = True
             continue
+        _stage_own_files(files, c, paths, test)
+        accepted.append((c, paths, keys))
+    if accepted:
         try:
-            _stage_ops_files(files, checkout, c, paths, keys, test, version)
+            _stage_shared_files(files, checkout, accepted, version)
         except ValueError as exc:
-            raise InputError(checkout.package / "__init__.py", None, f"cannot add {c.op_id}: {exc}") from None
+            raise InputError(top, None, f"cannot add the operators: {exc}") from None
     outcome.changes = [change for change in files.changes() if change.changed]
     return outcome
 
 
-def _in_flaggems(files: _Staging, checkout: Checkout, paths: Any, keys: dict[str, str], entry: str) -> list[str]:
-    top = files.current(checkout.package / "__init__.py")
-    yaml = files.current(checkout.operators_yaml)
-    stem = ops_layout.file_stem(entry)
-    return ops_layout.already_there(top, files.current(paths.init), yaml, paths.module, keys, stem)
+def _ops_status(checkout: Checkout, c: render.Candidate, paths: Any, keys: dict[str, str], test: str | None,
+                force: bool, files: _Staging, registered: ops_layout.Registered) -> str:  # fmt: skip
+    # Ours: a test file with our header, or this very code already in place (a re-import).
+    ours = bool(render.split_header(files.original(paths.test) or "")[0]) or files.original(paths.code) == _ops_code(c)
+    status = _combined(
+        _ops_code_status(files.original(paths.code), _ops_code(c), force, ours),
+        _status(files.original(paths.test), test, force, "tests") if test is not None else "unchanged",
+    )
+    escaping = _outside(checkout, [paths.code, paths.test, paths.init, paths.benchmark, checkout.operators_yaml])
+    if escaping is not None:
+        return f"conflict: {escaping} would be written outside the checkout (a symlinked folder)"
+    if not keys:
+        return f"conflict: the code defines no function {c.spec.entry!r} or <op>_<overload> to register"
+    taken = [] if ours else registered.conflicts(paths.module, keys, ops_layout.file_stem(c.spec.entry))
+    if taken:
+        return f"conflict: FlagGems already has this operator ({'; '.join(taken)})"
+    return status
 
 
 def _ops_code(c: render.Candidate) -> str:
@@ -212,29 +217,36 @@ def _ops_code_status(existing: str | None, new: str, force: bool, ours: bool) ->
     return "replaced (--force)" if force else "conflict: the checkout has different code for it (use --force)"
 
 
-def _stage_ops_files(files: _Staging, checkout: Checkout, c: render.Candidate, paths: Any, keys: dict[str, str],
-                     test: str | None, version: str) -> None:  # fmt: skip
-    """Stage the six files of one operator."""
-    stem = ops_layout.file_stem(c.spec.entry)
+def _stage_own_files(files: _Staging, c: render.Candidate, paths: Any, test: str | None) -> None:
+    """The three files that are the operator's alone: code, test, benchmark."""
     files.stage(paths.code, _ops_code(c))
     if test is not None:
         files.stage(paths.test, test)
     if c.spec.benchmark_func:  # the operator's own, as given (like its code)
         files.stage(paths.benchmark, c.spec.benchmark_func.strip("\n") + "\n")
     elif files.original(paths.benchmark) is None:  # a maintainer's benchmark is theirs
-        torch_op = f"torch.ops.{c.spec.name.namespace}.{c.spec.name.base}" + (
-            f".{c.spec.name.overload}" if c.spec.name.overload else ""
-        )
+        name = c.spec.name
+        torch_op = f"torch.ops.{name.namespace}.{name.base}" + (f".{name.overload}" if name.overload else "")
         tensors = ops_layout.tensor_arguments(c.spec.code, c.spec.entry)
-        files.stage(paths.benchmark, ops_layout.benchmark_source(c.spec.name.base, stem, torch_op, c.category, tensors))
-    names = sorted(set(keys.values()), key=ops_layout.sort_key)
-    init = ops_layout.add_imports(files.current(paths.init), paths.module, names)
-    files.stage(paths.init, ops_layout.add_all_names(init, names))
-    top = checkout.package / "__init__.py"
-    files.stage(top, ops_layout.add_full_config(files.current(top), keys))
-    entry = ops_layout.operator_entry(stem, ops_layout.description(c.spec.code, c.spec.entry, c.spec.name.base), list(keys),
-                                      ops_layout.kind_of(c.category), version)  # fmt: skip
-    files.stage(checkout.operators_yaml, ops_layout.add_operator_entry(files.current(checkout.operators_yaml), stem, entry))
+        stem = ops_layout.file_stem(c.spec.entry)
+        files.stage(paths.benchmark, ops_layout.benchmark_source(name.base, stem, torch_op, c.category, tensors))
+
+
+def _stage_shared_files(files: _Staging, checkout: Checkout, accepted: list[tuple[render.Candidate, Any, dict[str, str]]],
+                        version: str) -> None:  # fmt: skip
+    """The three files all operators share, each edited once: ``ops/__init__.py`` (imports and
+    ``__all__``), ``__init__.py`` (``_FULL_CONFIG``), ``conf/operators.yaml``."""
+    init, top = accepted[0][1].init, checkout.package / "__init__.py"
+    imports = [(paths.module, sorted(set(keys.values()), key=ops_layout.sort_key)) for _, paths, keys in accepted]
+    text = ops_layout.add_imports(files.current(init), imports)
+    files.stage(init, ops_layout.add_all_names(text, [n for _, names in imports for n in names]))
+    files.stage(top, ops_layout.add_full_config(files.current(top), {k: f for _, _, keys in accepted for k, f in keys.items()}))
+    entries = []
+    for c, _, keys in accepted:
+        stem = ops_layout.file_stem(c.spec.entry)
+        text = ops_layout.description(c.spec.code, c.spec.entry, c.spec.name.base)
+        entries.append((stem, ops_layout.operator_entry(stem, text, list(keys), ops_layout.kind_of(c.category), version)))
+    files.stage(checkout.operators_yaml, ops_layout.add_operator_entries(files.current(checkout.operators_yaml), entries))
 
 
 def _refuse_shared_files(candidates: Sequence[render.Candidate]) -> None:

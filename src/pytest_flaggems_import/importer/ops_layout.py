@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import libcst as cst
 
@@ -36,21 +37,42 @@ def sorted_position(names: Sequence[str], new: str) -> int:
     sorts between ``_is_all_true`` and ``_safe_softmax`` as well as between ``logit_`` and
     ``logspace``; only the second place agrees with the hundreds of plain names around it, while
     ``_conj_copy`` goes next to ``_conj`` among the underscore names."""
-    keys = [sort_key(n) for n in names]
-    key = sort_key(new)
-    kin = [n.startswith("_") == new.startswith("_") for n in names]
-    if not any(kin):
-        kin = [True] * len(names)
-    before, after = 0, sum(k >= key and same for k, same in zip(keys, kin, strict=True))
-    best, best_score = len(keys), -1
-    for i in range(len(keys) + 1):
-        between = (i == 0 or keys[i - 1] <= key) and (i == len(keys) or key <= keys[i])
-        if between and before + after > best_score:
-            best, best_score = i, before + after
-        if i < len(keys):
-            before += keys[i] <= key and kin[i]
-            after -= keys[i] >= key and kin[i]
-    return best
+    return _Order(names).position(new)
+
+
+class _Order:
+    """An existing list's sort keys, computed once for many insertions."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.keys = [sort_key(n) for n in names]
+        self.underscored = [n.startswith("_") for n in names]
+
+    def position(self, new: str) -> int:
+        keys, key = self.keys, sort_key(new)
+        kin = [u == new.startswith("_") for u in self.underscored]
+        if not any(kin):
+            kin = [True] * len(keys)
+        before, after = 0, sum(k >= key and same for k, same in zip(keys, kin, strict=True))
+        best, best_score = len(keys), -1
+        for i in range(len(keys) + 1):
+            between = (i == 0 or keys[i - 1] <= key) and (i == len(keys) or key <= keys[i])
+            if between and before + after > best_score:
+                best, best_score = i, before + after
+            if i < len(keys):
+                before += keys[i] <= key and kin[i]
+                after -= keys[i] >= key and kin[i]
+        return best
+
+
+def placements(existing: Sequence[str], new: Sequence[str]) -> dict[int, list[str]]:
+    """Where each of ``new`` (not already in ``existing``) goes: position in ``existing`` → the new
+    names placed there, in sorted order. Positions are taken in the existing list, once per name."""
+    order, present = _Order(existing), set(existing)
+    out: dict[int, list[str]] = {}
+    for name in dict.fromkeys(new):
+        if name not in present:
+            out.setdefault(order.position(name), []).append(name)
+    return {at: sorted(names, key=sort_key) for at, names in out.items()}
 
 
 def file_stem(entry: str) -> str:
@@ -83,17 +105,20 @@ def _imported_module(statement: cst.CSTNode) -> str | None:
     return cst.Module([]).code_for_node(node.module)
 
 
-def add_imports(text: str, module: str, names: Sequence[str], package: str = "flag_gems.ops") -> str:
-    """``from <module> import <names>`` at its sorted place among the package's own imports."""
+def add_imports(text: str, imports: Sequence[tuple[str, Sequence[str]]], package: str = "flag_gems.ops") -> str:
+    """``from <module> import <names>`` for each of ``imports``, at its sorted place among the
+    package's own imports; a module already imported is left as it is. One parse for all."""
     tree = cst.parse_module(text)
     body = list(tree.body)
     siblings = [(i, m) for i, s in enumerate(body) if (m := _imported_module(s)) and m.startswith(package + ".")]
-    if any(m == module for _, m in siblings):
-        return text  # already imported: an operator's module is imported once, all its names at once
-    stems = [m.rpartition(".")[2] for _, m in siblings]
-    at = sorted_position(stems, module.rpartition(".")[2])
-    index = siblings[at][0] if at < len(siblings) else (siblings[-1][0] + 1 if siblings else 0)
-    body.insert(index, _import_statement(module, names))
+    wanted = {module.rpartition(".")[2]: (module, names) for module, names in imports}
+    places = placements([m.rpartition(".")[2] for _, m in siblings], list(wanted))
+    if not places:
+        return text
+    end = siblings[-1][0] + 1 if siblings else 0
+    for at in sorted(places, reverse=True):  # from the bottom: earlier indices stay valid
+        index = siblings[at][0] if at < len(siblings) else end
+        body[index:index] = [_import_statement(*wanted[stem]) for stem in places[at]]
     return tree.with_changes(body=body).code
 
 
@@ -116,24 +141,30 @@ class _SequenceInsert(cst.CSTTransformer):
             return updated
         self.found = True
         elements = list(updated.value.elements)
-        for key, value in self.new.items():
-            keys = [self.key_of(e.value) or "" for e in elements]
-            if key in keys:
-                continue
-            elements = _inserted(elements, sorted_position(keys, key), value)
-        return updated.with_changes(value=updated.value.with_changes(elements=elements))
+        places = placements([self.key_of(e.value) or "" for e in elements], list(self.new))
+        return updated.with_changes(value=updated.value.with_changes(elements=_inserted(elements, places, self.new)))
 
 
-def _inserted(elements: list[cst.Element], at: int, value: cst.BaseExpression) -> list[cst.Element]:
-    """``elements`` with ``value`` at ``at``. Between two elements the comma carries the line
-    break and indent of the next one; the last one's leads to the closing bracket."""
+def _inserted(elements: list[cst.Element], places: dict[int, list[str]],
+              new: dict[str, cst.BaseExpression]) -> list[cst.Element]:  # fmt: skip
+    """``elements`` with the new values at their places, the existing ones untouched (their
+    commas carry comments). Between two elements the comma carries the line break and indent of
+    the next one; the last one's leads to the closing bracket."""
+    if not places:
+        return elements
     if not elements:
-        return [cst.Element(value, comma=cst.Comma())]
+        return [cst.Element(new[key], comma=cst.Comma()) for key in places[0]]
     between = elements[0].comma if len(elements) > 1 else elements[-1].comma
-    if at < len(elements):
-        return [*elements[:at], cst.Element(value, comma=between), *elements[at:]]
-    last = elements[-1]
-    return [*elements[:-1], last.with_changes(comma=between), cst.Element(value, comma=last.comma)]
+    out: list[cst.Element] = []
+    for i in range(len(elements) + 1):
+        out += [cst.Element(new[key], comma=between) for key in places.get(i, [])]
+        if i < len(elements):
+            out.append(elements[i])
+    if places.get(len(elements)):  # new last elements: the closing comma moves to the new last one
+        old_last = out.index(elements[-1])
+        out[old_last] = elements[-1].with_changes(comma=between)
+        out[-1] = out[-1].with_changes(comma=elements[-1].comma)
+    return out
 
 
 def add_all_names(text: str, names: Sequence[str]) -> str:
@@ -180,24 +211,26 @@ def operator_entry(op_id: str, description: str, keys: Sequence[str], kind: str,
     return "\n".join(lines) + "\n"
 
 
-def add_operator_entry(yaml_text: str, op_id: str, entry: str) -> str:
-    """``entry`` (from ``operator_entry``) at its sorted place in the ``ops:`` list, unless the id is there."""
+def add_operator_entries(yaml_text: str, entries: Sequence[tuple[str, str]]) -> str:
+    """Each ``(id, block)`` (blocks from ``operator_entry``) at its sorted place in the ``ops:``
+    list, unless the id is there already."""
     lines = yaml_text.splitlines(keepends=True)
     starts = [(i, m.group(1)) for i, line in enumerate(lines) if (m := _ENTRY.match(line))]
-    if any(existing == op_id for _, existing in starts):
+    blocks = dict(entries)
+    places = placements([name for _, name in starts], list(blocks))
+    if not places:
         return yaml_text
-    at = sorted_position([name for _, name in starts], op_id)
-    if at < len(starts):
-        index = starts[at][0]
-    else:  # after the last entry's block: its indented lines
-        index = len(lines)
-        for i in range(starts[-1][0] + 1 if starts else len(lines), len(lines)):
-            if lines[i].strip() and not lines[i].startswith("    "):
-                index = i
-                break
-    if index == len(lines) and lines and not lines[-1].endswith("\n"):
+    end = len(lines)  # after the last entry's block: its indented lines
+    for i in range(starts[-1][0] + 1 if starts else len(lines), len(lines)):
+        if lines[i].strip() and not lines[i].startswith("    "):
+            end = i
+            break
+    if end == len(lines) and lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
-    return "".join([*lines[:index], entry, *lines[index:]])
+    for at in sorted(places, reverse=True):
+        index = starts[at][0] if at < len(starts) else end
+        lines[index:index] = [blocks[op_id] for op_id in places[at]]
+    return "".join(lines)
 
 
 def kind_of(category: str) -> str:
@@ -285,21 +318,30 @@ def benchmark_source(op: str, stem: str, torch_op: str, category: str, tensors: 
 # -- what FlagGems already has -----------------------------------------------------------------
 
 
-def already_there(
-    top_init: str, ops_init: str, yaml_text: str, module: str, keys: dict[str, str], op_id: str
-) -> list[str]:
-    """What of this operator the checkout already has from someone else: ATen keys registered in
-    ``_FULL_CONFIG``, function names ``ops/__init__.py`` imports from another module, the yaml id.
-    Importing over them would register a second kernel for one key, or shadow FlagGems' function."""
-    found = []
-    registered = _full_config_keys(top_init)
-    found += [f"_FULL_CONFIG registers {key!r}" for key in keys if key in registered]
-    imported = _imported_names(ops_init)
-    found += [f"ops/__init__.py imports {name} from {imported[name]}" for name in sorted(set(keys.values()))
-              if name in imported and imported[name] != module]  # fmt: skip
-    if any((m := _ENTRY.match(line)) and m.group(1) == op_id for line in yaml_text.splitlines()):
-        found.append(f"conf/operators.yaml has id {op_id!r}")
-    return found
+@dataclass(frozen=True)
+class Registered:
+    """What the checkout already registers, read once per import (not once per operator)."""
+
+    keys: frozenset[str]  # _FULL_CONFIG's ATen keys
+    imported: dict[str, str]  # ops/__init__.py: name → module it comes from
+    ids: frozenset[str]  # conf/operators.yaml's ids
+
+    @classmethod
+    def read(cls, top_init: str, ops_init: str, yaml_text: str) -> Registered:
+        ids = frozenset(m.group(1) for line in yaml_text.splitlines() if (m := _ENTRY.match(line)))
+        return cls(frozenset(_full_config_keys(top_init)), _imported_names(ops_init), ids)
+
+    def conflicts(self, module: str, keys: dict[str, str], op_id: str) -> list[str]:
+        """What of this operator the checkout already has from someone else: ATen keys registered
+        in ``_FULL_CONFIG``, function names ``ops/__init__.py`` imports from another module, the
+        yaml id. Importing over them would register a second kernel for one key, or shadow
+        FlagGems' function."""
+        found = [f"_FULL_CONFIG registers {key!r}" for key in keys if key in self.keys]
+        found += [f"ops/__init__.py imports {name} from {self.imported[name]}" for name in sorted(set(keys.values()))
+                  if name in self.imported and self.imported[name] != module]  # fmt: skip
+        if op_id in self.ids:
+            found.append(f"conf/operators.yaml has id {op_id!r}")
+        return found
 
 
 def _full_config_keys(text: str) -> set[str]:

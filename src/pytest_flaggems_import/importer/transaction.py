@@ -43,8 +43,6 @@ def read_text(path: Path) -> str | None:
         return None
     except UnicodeDecodeError as exc:
         raise InputError(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start}); fix or restore it") from None
-    except IsADirectoryError:
-        raise InputError(path, None, "a folder where a file is expected") from None
 
 
 def unified_diff(changes: Sequence[FileChange], root: Path) -> str:
