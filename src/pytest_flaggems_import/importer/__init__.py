@@ -118,6 +118,7 @@ def plan(checkout: Checkout, candidates: Sequence[render.Candidate], force: bool
     metadata = _metadata(checkout, files)
     previous = (metadata or {}).get("ops", {})
     entries = {}
+    exports: dict[Path, list[tuple[str, str]]] = {}
     for c in candidates:
         paths = checkout.paths(c.spec.entry, c.category)
         code = render.render_code(c)
@@ -139,12 +140,11 @@ def plan(checkout: Checkout, candidates: Sequence[render.Candidate], force: bool
         for package in paths.packages:
             if files.original(package) is None:
                 files.stage(package, "")
-        init = files.current(paths.init)
-        for name in render.exported_names(c.spec):
-            init = render.add_export(init, paths.module, name)
-        files.stage(paths.init, init)
+        exports.setdefault(paths.init, []).extend((paths.module, n) for n in render.exported_names(c.spec))
         location = os.path.relpath(paths.code, checkout.root)
         entries[c.op_id] = render.metadata_entry(c, location, now, previous.get(c.op_id))
+    for init, pairs in exports.items():  # each __init__.py edited once, for all its operators
+        files.stage(init, render.add_exports(files.current(init), pairs))
     if entries:
         files.stage(checkout.metadata, jsonio.dumps(render.merge_metadata(metadata, entries, now)))
     outcome.changes = files.changes()

@@ -83,29 +83,32 @@ def exported_names(spec: OperatorSpec) -> list[str]:
 
 def add_export(init_text: str, module: str, name: str) -> str:
     """Add ``from <module> import <name>`` and ``name`` in ``__all__``; leave all else as it was."""
-    line = f"from {module} import {name}\n"
+    return add_exports(init_text, [(module, name)])
+
+
+def add_exports(init_text: str, exports: list[tuple[str, str]]) -> str:
+    """``add_export`` for many (module, name) pairs at once: one parse, not one per operator
+    (an import of a thousand operators into one category would otherwise be quadratic)."""
     tree = ast.parse(init_text)
+    imported = {(node.module, a.name) for node in tree.body if isinstance(node, ast.ImportFrom) for a in node.names}
+    lines_to_add = [f"from {m} import {n}\n" for m, n in dict.fromkeys(exports) if (m, n) not in imported]
     text = init_text
-    imported = any(
-        isinstance(node, ast.ImportFrom) and node.module == module and any(a.name == name for a in node.names)
-        for node in tree.body
-    )
-    if not imported:
-        last_import = max((n.end_lineno for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))), default=0)
+    if lines_to_add:
+        last_import = max((n.end_lineno or 0 for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))), default=0)
         if last_import == 0:
             # after a module docstring, if any
             first = tree.body[0] if tree.body else None
             is_doc = isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None), ast.Constant)
-            last_import = first.end_lineno if is_doc else 0
+            last_import = (first.end_lineno or 0) if is_doc and first is not None else 0
         lines = text.splitlines(True)
         if lines and not lines[-1].endswith("\n"):
             lines[-1] += "\n"
-        lines.insert(last_import, line)
+        lines[last_import:last_import] = lines_to_add
         text = "".join(lines)
-    return _with_all(text, name)
+    return _with_all(text, [n for _, n in exports])
 
 
-def _with_all(text: str, name: str) -> str:
+def _with_all(text: str, new_names: list[str]) -> str:
     tree = ast.parse(text)
     for node in tree.body:
         targets = node.targets if isinstance(node, ast.Assign) else []
@@ -113,13 +116,14 @@ def _with_all(text: str, name: str) -> str:
             if not isinstance(node.value, (ast.List, ast.Tuple)):
                 return text  # computed __all__: not ours to rewrite
             names = [e.value for e in node.value.elts if isinstance(e, ast.Constant)]
-            if name in names:
+            missing = [n for n in dict.fromkeys(new_names) if n not in names]
+            if not missing:
                 return text
             lines = text.splitlines(True)
-            new = "__all__ = [\n" + "".join(f'    "{n}",\n' for n in [*names, name]) + "]\n"
-            return "".join(lines[: node.lineno - 1]) + new + "".join(lines[node.end_lineno :])
+            block = "__all__ = [\n" + "".join(f'    "{n}",\n' for n in [*names, *missing]) + "]\n"
+            return "".join(lines[: node.lineno - 1]) + block + "".join(lines[node.end_lineno :])
     sep = "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
-    return f'{text}{sep}__all__ = [\n    "{name}",\n]\n'
+    return f"{text}{sep}__all__ = [\n" + "".join(f'    "{n}",\n' for n in dict.fromkeys(new_names)) + "]\n"
 
 
 def metadata_entry(c: Candidate, code_location: str, now: str, previous: dict[str, Any] | None) -> dict[str, Any]:
