@@ -252,3 +252,10 @@ def test_operator_that_crashes_the_process_fails_alone_under_xdist(pytester, ops
     selected = json.loads((pytester.path / "out" / "selected_batch2.json").read_text())
     assert list(selected["operators"]) == ["add_one"]
     assert selected["rejected"]["crash"].startswith("tests failed: 1 of 1")
+
+
+def test_a_screening_run_leaves_no_benchmark_storage_in_the_users_folder(pytester, ops_dir):
+    """pytest-benchmark creates ./.benchmarks in every run; a screening run saves nothing there."""
+    result = run(pytester, "--flaggems-ops=ops")
+    result.assert_outcomes(passed=4)
+    assert not (pytester.path / ".benchmarks").exists()

@@ -96,6 +96,7 @@ def pytest_configure(config: pytest.Config) -> None:
     missing = [str(p) for p in settings.ops if not p.is_dir()]
     if missing:
         raise pytest.UsageError(f"--flaggems-ops: no such folder: {', '.join(missing)}")
+    _benchmark_storage_out_of_the_way(config)
     # Only a screening run gets our markers: generic names such as `misc` or `pointwise`,
     # registered in every run, would let --strict-markers miss a typo elsewhere.
     for marker in ("flaggems_batch1", "flaggems_batch2", "flaggems_bench", *CATEGORIES):
@@ -118,6 +119,25 @@ def pytest_configure(config: pytest.Config) -> None:
             config.addinivalue_line("markers", f"{record.category}: operators of this category")
     config.pluginmanager.register(session, "flaggems")
     _collect_ops_folders(config, settings.ops)
+
+
+def _benchmark_storage_out_of_the_way(config: pytest.Config) -> None:
+    """pytest-benchmark creates its storage folder, ``./.benchmarks``, in every run it is part of,
+    saving or not. A screening run saves nothing there (its numbers go to the report folder), so
+    unless the user named a storage or asked it to save or compare, point it at a temporary folder
+    that goes when the process ends: no stray ``.benchmarks`` in the user's folder."""
+    option = config.option
+    if getattr(option, "benchmark_storage", None) != "file://./.benchmarks":
+        return  # not installed, or the user's own choice
+    if any(getattr(option, name, None) for name in ("benchmark_save", "benchmark_autosave", "benchmark_compare")):
+        return
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="flaggems-benchmark-storage-")
+    atexit.register(shutil.rmtree, folder, True)
+    option.benchmark_storage = f"file://{folder}"
 
 
 def _collect_ops_folders(config: pytest.Config, folders: tuple[Path, ...]) -> None:
