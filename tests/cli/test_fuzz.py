@@ -190,3 +190,40 @@ def test_import_with_a_damaged_input_changes_nothing_in_the_checkout(workspace, 
         assert run_cli(capsys, args) == 0
 
     check()
+
+
+def _plugin_damages(valid: dict[str, Any]) -> list[bytes]:
+    """Each way of damaging an operator file, once (a hypothesis draw starts from the simplest
+    documents, which the plugin rightly does not take for operator files at all)."""
+    text = json.dumps(valid)
+    documents = [{**valid, "code": 42}, {k: v for k, v in valid.items() if k != "code"}, {**valid, "test_func": ["x"]},
+                 {**valid, "params": "x"}, {**valid, "info": {"total": -1}}, {**valid, "op_name": "aten::../../evil"},
+                 {**valid, "op_name": "sys"}, {**valid, "category": "__pycache__"}, {**valid, "entry": "__init__"},
+                 {**valid, "code": "def gelu(:\n"}, {**valid, "code": "raise SystemExit(3)\n"}]  # fmt: skip
+    raw = [json.dumps(d).encode() for d in documents]
+    raw += [text[: len(text) // 2].encode(), b"\xef\xbb\xbf" + text.encode(), text.encode("utf-16"),
+            text.encode()[:40] + b"\x00" + text.encode()[40:], text.replace("{", '{"\\ud800": 1, ', 1).encode(),
+            b"[" * 5000 + b"]" * 5000, b"", b"{"]  # fmt: skip
+    return raw
+
+
+def test_the_plugin_screens_damaged_operator_files_each_failing_alone(pytester, workspace):
+    """The plugin front end: every way of damaging an operator file, beside a good operator, in
+    one screening run. Each damaged file fails alone (never an INTERNALERROR), the good operator
+    is still selected, and the session file is written."""
+    valid = VALID["operator"](workspace)
+    ops = pytester.mkdir("ops")
+    for i, data in enumerate(_plugin_damages({**valid, "op_name": "gelu_v2"})):
+        (ops / f"damaged_{i:02d}.json").write_bytes(data.replace(b"gelu_v2", f"gelu_v{i + 2}".encode()))
+    shutil.copy(workspace / "ex" / "operator_data" / "batch1" / "gelu.json", ops / "gelu.json")
+    shutil.copy(workspace / "ex" / "your_perf_data.json", pytester.path / "your_perf_data.json")
+    shutil.copy(workspace / "ex" / "flaggems_perf_data.json", pytester.path / "flaggems_perf_data.json")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--flaggems-ops=ops", "--flaggems-device=cpu",
+                                           "--flaggems-batch=1", "--flaggems-report-dir=out")  # fmt: skip
+    text = result.stdout.str() + result.stderr.str()
+    assert "INTERNALERROR" not in text and "Traceback (most recent call last)" not in result.stderr.str(), text[-3000:]
+    assert result.ret == 1, text[-3000:]  # the damaged files' items failed
+    assert text.count("damaged_") >= 15, text[-3000:]  # each reported, by file
+    session = json.loads((pytester.path / "out" / "session.json").read_text())
+    assert session["operators"]["gelu"]["blocked"] is None, session["operators"]["gelu"]
+    assert "gelu" in json.loads((pytester.path / "out" / "selected_batch1.json").read_text())["operators"]
