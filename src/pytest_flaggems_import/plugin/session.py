@@ -9,7 +9,6 @@ reports (the same with and without xdist), and at session end hands them to ``co
 from __future__ import annotations
 
 import datetime as dt
-import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -22,10 +21,11 @@ from pytest_flaggems_import.core.settings import Settings
 from pytest_flaggems_import.errors import FlaggemsError, InputError, InputErrors
 from pytest_flaggems_import.plugin import benchmarks, props, reporting
 from pytest_flaggems_import.plugin.failures import candidate_summary
+from pytest_flaggems_import.plugin.gating import gate_blocks
 from pytest_flaggems_import.plugin.isolation import ControllerIsolation, Role, role
 from pytest_flaggems_import.plugin.items import LOADED, OperatorFile, item_kind
 from pytest_flaggems_import.plugin.outcomes import Block, Outcomes
-from pytest_flaggems_import.plugin.records import OpRecord, index_operators, rekey, unique_records
+from pytest_flaggems_import.plugin.records import index_operators, rekey, unique_records
 from pytest_flaggems_import.runner import guard
 
 
@@ -158,7 +158,10 @@ class FlaggemsSession:
             your or {}, flaggems, rules, blocked={op: b.reason for op, b in self.blocks.items()},
             folders=folders, operators=self.records,
         )  # fmt: skip
-        if self.settings.gate == "on" and self._gate_blocks(your or {}):
+        chosen = [self.records[d.op] for d in self.decisions if d.selected and d.op in self.records]
+        gated = gate_blocks(chosen, your or {}, self.device, self.settings.timeout) if self.settings.gate == "on" else {}
+        if gated:
+            self.blocks.update(gated)
             self.decisions = selection.select(
                 your or {}, flaggems, rules, blocked={op: b.reason for op, b in self.blocks.items()},
                 folders=folders, operators=self.records,
@@ -175,31 +178,6 @@ class FlaggemsSession:
                 self.import_summary, failed = [f"import failed; nothing written to the checkout: {exc}"], True
             if failed and session.exitstatus == 0:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-    def _gate_blocks(self, your: Any) -> bool:
-        """Run the correctness gate on each operator about to be selected (from here, the deciding
-        process: candidate code runs only in the gate's own fresh processes, a few operators at a
-        time); True if it blocked one."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        from pytest_flaggems_import.runner import gate
-
-        chosen = [self.records[d.op] for d in self.decisions if d.selected and d.op in self.records]
-
-        def check(record: OpRecord) -> dict:
-            configs = [(list(c.shape), c.dtype) for c in your.get(record.op, ())]
-            return gate.check(Path(record.path), self.device, configs, self.settings.timeout)
-
-        with ThreadPoolExecutor(max_workers=max(1, min(8, (os.cpu_count() or 2) // 2))) as pool:
-            verdicts = list(pool.map(check, chosen))
-        blocked = False
-        for record, verdict in zip(chosen, verdicts, strict=True):
-            record.gate = verdict
-            why = gate.finding(verdict)
-            if why is not None:
-                self.blocks[record.op] = Block(f"{why} (--flaggems-gate=off)", failed=True)
-                blocked = True
-        return blocked
 
     def _report_folder(self, folder: Path) -> Path:
         """``folder``, unless this run is partial and ``folder`` holds a complete session: a run
