@@ -246,13 +246,13 @@ def _select(args: argparse.Namespace) -> ExitStatus:
 
 
 def cmd_import(args: argparse.Namespace) -> ExitStatus:
-    from pytest_flaggems_import.importer import PullRequests, run_import
+    from pytest_flaggems_import.importer import PullRequests, run_import, session_file
 
     prs = None
     if args.branch is not None and args.pr_dir is None:
         raise UsageError("--flaggems-branch needs --flaggems-pr-dir (it commits those pull requests)")
     if args.pr_dir is not None:
-        session = args.session or args.selected[0].parent / formats.SESSION_FILE
+        session = session_file(args.selected[0], args.session)
         digest = hashlib.sha256(session.read_bytes()).hexdigest() if session.is_file() else "none"
         prs = PullRequests(_parse("pr_dir", args.pr_dir), _parse("pr_lines", args.pr_lines or 1000),
                            branch=args.branch, provenance=(("Session-sha256", digest),))  # fmt: skip

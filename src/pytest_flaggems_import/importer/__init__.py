@@ -445,10 +445,15 @@ def evidence(entry: Mapping[str, Any] | None, session: Path, session_found: bool
     return Evidence(validation, f"{blocked} (in {session})", failed=bool(entry.get("evidence") == "failed" or failed))
 
 
+def session_file(selected_path: Path, given: Path | None) -> Path:
+    """The session file that is an import's evidence: ``--session``, else the one beside the selected file."""
+    return given or selected_path.parent / formats.SESSION_FILE
+
+
 def _session_for(selected_path: Path, given: Path | None) -> tuple[Path, dict[str, Any] | None]:
     """The session file (``--session``, else the one beside the selected file) and its operators
     (``None`` when there is no session file beside the selected one)."""
-    path = given or selected_path.parent / formats.SESSION_FILE
+    path = session_file(selected_path, given)
     if given is None and not path.is_file():
         return path, None
     data = jsonio.read_json(path)

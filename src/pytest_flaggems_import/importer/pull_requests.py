@@ -35,6 +35,11 @@ class PullRequest:
     def name(self) -> str:
         return f"{self.number:02d}-{self.candidates[0].op_id}"
 
+    def title(self) -> str:
+        """In the form of FlagGems' own commits: "[KernelGen] Add <ops> operator(s) with Triton kernel"."""
+        ops = [c.spec.name.base for c in self.candidates]
+        return f"[KernelGen] Add {', '.join(ops)} operator{'s' if len(ops) > 1 else ''} with Triton kernel"
+
 
 def changed_lines(changes: Sequence[FileChange]) -> int:
     """Lines added plus lines removed, as ``git diff --stat`` counts them."""
@@ -81,9 +86,7 @@ def git_patch(changes: Sequence[FileChange], root: Path) -> str:
 def pr_text(pr: PullRequest, total: int, limit: int, device: str) -> str:
     """The description: what was verified, the selection rule and numbers, and per operator the
     per-dtype x shape table in FlagGems' format."""
-    ops = [c.spec.name.base for c in pr.candidates]
-    title = f"[KernelGen] Add {', '.join(ops)} operator{'s' if len(ops) > 1 else ''} with Triton kernel"
-    out = [f"# {title}", "", f"Pull request {pr.number} of {total}: {pr.lines} changed lines (limit {limit})."]
+    out = [f"# {pr.title()}", "", f"Pull request {pr.number} of {total}: {pr.lines} changed lines (limit {limit})."]
     if pr.lines > limit:
         out.append(f"One operator alone changes more than {limit} lines; it is not split further.")
     out += ["", "Screened and imported by pytest-flaggems-import. Verified: each operator's own tests passed "
@@ -118,11 +121,9 @@ def _latency_table(c: render.Candidate) -> list[str]:
 
 def commit_message(pr: PullRequest, provenance: dict[str, str]) -> str:
     """The PR's title, its operators, and trailers saying what made it (``git interpret-trailers``)."""
-    ops = [c.spec.name.base for c in pr.candidates]
-    title = f"[KernelGen] Add {', '.join(ops)} operator{'s' if len(ops) > 1 else ''} with Triton kernel"
     body = [f"- {c.spec.name.qualified} ({c.category}): {c.justification}" for c in pr.candidates]
     trailers = [f"{key}: {value}" for key, value in provenance.items()]
-    return "\n".join([title, "", *body, "", *trailers]) + "\n"
+    return "\n".join([pr.title(), "", *body, "", *trailers]) + "\n"
 
 
 def commit_on_branch(root: Path, branch: str, prs: Sequence[PullRequest], provenance: dict[str, str],
@@ -160,27 +161,18 @@ class GitError(FlaggemsError):
 class _Git:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.env = dict(os.environ)
+        if not self.run("config", "user.email", check=False).strip() and "GIT_AUTHOR_EMAIL" not in self.env:
+            for who in ("AUTHOR", "COMMITTER"):  # git has no identity here (a CI machine): the tool's
+                self.env.setdefault(f"GIT_{who}_NAME", "pytest-flaggems-import")
+                self.env.setdefault(f"GIT_{who}_EMAIL", "pytest-flaggems-import@localhost")
         self.top = Path(self.run("rev-parse", "--show-toplevel", check=False).strip() or root)
 
     def run(self, *args: str, check: bool = True, stdin: str | None = None) -> str:
         import subprocess
 
         command = ["git", "-C", str(self.root), *[a for a in args if a]]
-        done = subprocess.run(command, input=stdin, capture_output=True, text=True, env=self._env(), check=False)
+        done = subprocess.run(command, input=stdin, capture_output=True, text=True, env=self.env, check=False)
         if check and done.returncode != 0:
             raise GitError(f"{' '.join(command)}: {done.stderr.strip() or done.stdout.strip()}")
         return done.stdout
-
-    def _env(self) -> dict[str, str]:
-        """The user's git identity; where git has none (a CI machine), the tool's."""
-        env = dict(os.environ)
-        if not hasattr(self, "_has_identity"):
-            import subprocess
-
-            probe = subprocess.run(["git", "-C", str(self.root), "config", "user.email"], capture_output=True, text=True)
-            self._has_identity = bool(probe.stdout.strip()) or "GIT_AUTHOR_EMAIL" in env
-        if not self._has_identity:
-            for who in ("AUTHOR", "COMMITTER"):
-                env.setdefault(f"GIT_{who}_NAME", "pytest-flaggems-import")
-                env.setdefault(f"GIT_{who}_EMAIL", "pytest-flaggems-import@localhost")
-        return env

@@ -117,15 +117,15 @@ class OperatorFile(pytest.Module):
         loaded = self.stash[LOADED]
         spec = loaded.spec
         assert spec is not None and spec.test_func
-        from pytest_flaggems_import.runner.isolate import HELPERS, register_source, source_name, uses_relative_imports
+        from pytest_flaggems_import.runner.isolate import HELPERS, register_source, source_name
 
         filename = source_name(spec, "test_func")
         tree = ast.parse(spec.test_func, filename)
         rewrite_asserts(tree, spec.test_func.encode(), filename, self.config)
         module = types.ModuleType(f"flaggems_test_{spec.entry}")
         module.__file__ = str(spec.path)  # FlagGems-style tests compute paths from __file__
-        if uses_relative_imports(spec.test_func):
-            module.__package__ = HELPERS  # `from . import accuracy_utils as utils`: runner.isolate.test_helpers
+        if HELPERS in loaded.modules:  # it imports relatively (runner.isolate.test_helpers, at load)
+            module.__package__ = HELPERS  # `from . import accuracy_utils as utils`
         register_source(spec.test_func, filename)
         exec(compile(tree, filename, "exec", dont_inherit=True), module.__dict__)
         self.config.pluginmanager.consider_module(module)

@@ -122,6 +122,12 @@ def make_inputs(overload: Any, config: BenchConfig, device: str, params: Mapping
 _REDUCTION = {"none": 0, "mean": 1, "sum": 2}
 
 
+def aten_params(overload: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+    """An operator's keyword arguments in the form its ATen op's schema takes them."""
+    kinds = {arg.name: str(arg.type) for arg in overload._schema.arguments}
+    return {name: _aten_value(value, kinds.get(name, "")) for name, value in params.items()}
+
+
 def _aten_value(value: Any, kind: str) -> Any:
     """Python-level params (``reduction="mean"``) in the form the ATen schema takes (``1``)."""
     if kind == "int" and isinstance(value, str) and value in _REDUCTION:

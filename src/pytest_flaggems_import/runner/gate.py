@@ -67,15 +67,14 @@ def _numel(shape: tuple[int, ...]) -> int:
 
 
 def _reference(op_name: str) -> Any:
-    import torch
-
     from pytest_flaggems_import.core.names import parse_op_name
+    from pytest_flaggems_import.runner.bench import aten_overload
 
     name = parse_op_name(op_name).versionless()
-    packet = getattr(getattr(torch.ops, name.namespace, None), name.base, None)
-    if packet is None:
+    overload = aten_overload(name)
+    if overload is None:
         raise LookupError(f"no ATen op {name.qualified}")
-    return getattr(packet, name.overload or "default")
+    return overload
 
 
 def make_inputs(op: Any, case: dict[str, Any], device: str) -> list[Any]:
@@ -147,11 +146,13 @@ def compare(operator: Path, device: str, case_file: Path, out: Path) -> dict[str
 
     from pytest_flaggems_import.core import formats
     from pytest_flaggems_import.runner import device as devices
+    from pytest_flaggems_import.runner.bench import aten_params
 
     devices.prepare_process(device)
     spec = formats.load_operator(operator)
     op = _reference(spec.name.qualified)
     results = torch.load(out, weights_only=True)
+    kwargs = aten_params(op, spec.params)
     verdict: dict[str, Any] = {"checked": 0, "wrong": [], "raised": [], "limits": [], "unsupported": None}
     with devices.device_context(device):
         for case, result in zip(json.loads(case_file.read_text()), results, strict=True):
@@ -161,9 +162,9 @@ def compare(operator: Path, device: str, case_file: Path, out: Path) -> dict[str
                 continue
             args = make_inputs(op, case, "cuda")
             try:
-                expected = _tensors(op(*[_upcast(a) for a in args], **_aten_kwargs(spec.params)))
+                expected = _tensors(op(*[_upcast(a) for a in args], **kwargs))
                 same_dtype = _tensors(op(*[a.clone() if hasattr(a, "clone") else a for a in args],
-                                         **_aten_kwargs(spec.params)))  # fmt: skip
+                                         **kwargs))  # fmt: skip
             except Exception:  # noqa: BLE001 - ATen itself does not take this case: not a finding
                 continue
             verdict["checked"] += 1
@@ -175,14 +176,6 @@ def compare(operator: Path, device: str, case_file: Path, out: Path) -> dict[str
                 (verdict["wrong"] if case["strict"] else verdict["limits"]).append(
                     f"{where} (seed {case['seed']}): {problem}")  # fmt: skip
     return verdict
-
-
-_REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}  # ATen's at::Reduction, which Python APIs spell as words
-
-
-def _aten_kwargs(params: dict[str, Any]) -> dict[str, Any]:
-    """The operator's keyword arguments as its ATen op takes them."""
-    return {k: _REDUCTIONS.get(v, v) if k == "reduction" else v for k, v in params.items()}
 
 
 def _upcast(value: Any) -> Any:
