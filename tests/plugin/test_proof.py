@@ -196,3 +196,18 @@ def test_a_test_that_never_looks_at_the_candidates_output_is_vacuous_and_selects
     assert "its tests pass whatever it returns (vacuous" in selected["rejected"]["relu_v9"]
     session = json.loads((pytester.path / "out" / "session.json").read_text())
     assert session["operators"]["relu_v9"]["vacuous"] == 1 and session["operators"]["relu"]["vacuous"] == 0
+
+
+def test_code_that_ends_the_gates_process_is_not_let_through(pytester):
+    """An operator that exits when loaded without its tests (as in the gate's fresh process)
+    cannot pass the gate by ending it: a gate that could not finish blocks."""
+    dodger = "import sys\nif 'pytest_flaggems_import.runner.gate' in ' '.join(sys.argv) or 'gate' in sys.argv[0]:\n" \
+             "    import os\n    os._exit(0)\n" + HONEST.replace("def relu(", "def relu_v10(")  # fmt: skip
+    ops = pytester.mkdir("ops")
+    files = {
+        "relu": operator_json("relu", code=HONEST, test=relu_test("relu")),
+        "relu_v10": operator_json("relu_v10", code=dodger, test=relu_test("relu_v10")),
+    }
+    result, selected = screen(pytester, ops, files)
+    assert sorted(selected["operators"]) == ["relu"], result.stdout.str()[-3000:]
+    assert "the tool's own check could not finish" in selected["rejected"]["relu_v10"]

@@ -237,6 +237,10 @@ def finding(verdict: dict[str, Any]) -> str | None:
         return f"wrong on the tool's own inputs: {verdict['wrong'][0]}{more}"
     if verdict.get("raised"):
         return f"raises on the tool's own inputs: {verdict['raised'][0]}"
+    if verdict.get("error"):
+        # Its code ran in that process: ending it (an exit at import, a crash, a hang) must not
+        # be a way past the check, so a gate that could not finish blocks as a wrong result does.
+        return f"the tool's own check could not finish: {verdict['error']}"
     return None
 
 
