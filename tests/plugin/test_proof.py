@@ -44,14 +44,14 @@ def relu_test(entry: str, *, launch_in_test: bool = False) -> str:
         """) + call + f"    torch.testing.assert_close({entry}(x), torch.relu(x))\n"
 
 
-def screen(pytester, ops, files: dict) -> tuple:
+def screen(pytester, ops, files: dict, *options: str) -> tuple:
     """Write ``files`` into ``ops``, screen them on the CPU as batch 2; (result, selected file)."""
     for name, data in files.items():
         (ops / f"{name}.json").write_text(json.dumps(data))
     (pytester.path / "your_perf_data.json").write_text(json.dumps(perf({n: [([8], "fp32", 0.5, 1.0)] for n in files})))
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--flaggems-ops=ops", "--flaggems-device=cpu", "--flaggems-batch=2",
-        "--flaggems-report-dir=out",
+        "--flaggems-report-dir=out", *options,
     )  # fmt: skip
     return result, json.loads((pytester.path / "out" / "selected_batch2.json").read_text())
 
@@ -211,3 +211,65 @@ def test_code_that_ends_the_gates_process_is_not_let_through(pytester):
     result, selected = screen(pytester, ops, files)
     assert sorted(selected["operators"]) == ["relu"], result.stdout.str()[-3000:]
     assert "the tool's own check could not finish" in selected["rejected"]["relu_v10"]
+
+
+IN_GATE = "import sys\nIN_GATE = sys.argv[0].endswith('gate.py')  # python -m pytest_flaggems_import.runner.gate\n"
+
+
+def test_the_gates_candidate_process_is_confined_as_a_worker_is(pytester, monkeypatch):
+    """The gate loads candidate code in a process of its own: that process gets a scratch HOME,
+    --flaggems-max-memory and --flaggems-sandbox as the workers do. relu_v11 writes, only there,
+    into HOME and into the user's folder; relu_v12 allocates 8 GiB there. Confined, the files never
+    appear, relu_v11 (honest otherwise) is still selected, and relu_v12's allocation fails: blocked."""
+    import shutil
+
+    import pytest
+
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap is not installed (.ci/run installs Debian's bubblewrap)")
+    home = pytester.mkdir("home")
+    monkeypatch.setenv("HOME", str(home))
+    planted = pytester.path / "planted-by-gate.txt"
+    writer = IN_GATE + textwrap.dedent(f"""
+        import pathlib
+        if IN_GATE:
+            for target in (pathlib.Path.home() / "dotfile", pathlib.Path({str(planted)!r})):
+                try:
+                    target.write_text("x")
+                except OSError:
+                    pass
+    """) + HONEST.replace("def relu(", "def relu_v11(")
+    hog = IN_GATE + "if IN_GATE:\n    hoard = bytearray(8 << 30)\n" + HONEST.replace("def relu(", "def relu_v12(")
+    ops = pytester.mkdir("ops")
+    files = {
+        "relu_v11": operator_json("relu_v11", code=writer, test=relu_test("relu_v11")),
+        "relu_v12": operator_json("relu_v12", code=hog, test=relu_test("relu_v12")),
+    }
+    result, selected = screen(pytester, ops, files, "--flaggems-sandbox=bwrap", "--flaggems-max-memory=4G")
+    assert sorted(selected["operators"]) == ["relu_v11"], result.stdout.str()[-3000:]
+    assert not planted.exists() and not (home / "dotfile").exists()
+    assert "the tool's own check could not finish" in selected["rejected"]["relu_v12"]
+    assert "MemoryError" in selected["rejected"]["relu_v12"]
+
+
+def test_the_gates_cases_cannot_be_rewritten_by_the_code_it_checks(pytester):
+    """relu_v13 ignores strides (the gate's non-contiguous case finds it). In the gate's process it
+    tries to make the check vacuous: an empty case list and an empty result file where the next
+    process would read them, then exits cleanly. The cases reach the checking process from the
+    deciding process's memory, and a result per case is required: it stays blocked."""
+    strided_bug = HONEST.replace("def relu(", "def relu_v13(").replace(
+        "out = torch.empty_like(x)", "out = torch.empty(x.shape, dtype=x.dtype, device=x.device)"
+    )
+    forger = IN_GATE + textwrap.dedent("""
+        if IN_GATE:
+            import os, pathlib, torch
+            for folder in {pathlib.Path.cwd(), pathlib.Path.cwd().parent}:
+                (folder / "cases.json").write_text("[]")
+                torch.save([], folder / "outputs.pt")
+            os._exit(0)
+    """) + strided_bug
+    ops = pytester.mkdir("ops")
+    files = {"relu_v13": operator_json("relu_v13", code=forger, test=relu_test("relu_v13"))}
+    result, selected = screen(pytester, ops, files)
+    assert selected["operators"] == {}, result.stdout.str()[-3000:]
+    assert "the tool's own check could not finish: compare:" in selected["rejected"]["relu_v13"]

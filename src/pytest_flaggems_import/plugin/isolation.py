@@ -145,14 +145,10 @@ class ControllerIsolation:
 
     def _sandbox_workers(self, journal: Path) -> None:
         """Start each local worker (``popen``) under bubblewrap; other ``--tx`` specs are left alone."""
-        import os
-
         from pytest_flaggems_import.errors import UsageError
         from pytest_flaggems_import.runner import confine
 
-        confine.pin_caches()
-        caches = [Path(os.environ["TRITON_HOME"]) / ".triton", Path(os.environ["FLAGGEMS_CACHE_DIR"])]
-        writable = [journal, self.config._tmp_path_factory.getbasetemp(), *caches]
+        writable = [journal, self.config._tmp_path_factory.getbasetemp(), *confine.cache_folders()]
         try:
             python = confine.sandbox_command(writable, journal / "tmp", sys.executable)
         except UsageError as exc:

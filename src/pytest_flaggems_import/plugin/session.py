@@ -159,7 +159,7 @@ class FlaggemsSession:
             folders=folders, operators=self.records,
         )  # fmt: skip
         chosen = [self.records[d.op] for d in self.decisions if d.selected and d.op in self.records]
-        gated = gate_blocks(chosen, your or {}, self.device, self.settings.timeout) if self.settings.gate == "on" else {}
+        gated = gate_blocks(chosen, your or {}, self.device, self.settings) if self.settings.gate == "on" else {}
         if gated:
             self.blocks.update(gated)
             self.decisions = selection.select(

@@ -190,8 +190,14 @@ def limit_memory(limit: int) -> str | None:
 
 
 # -- sandbox -------------------------------------------------------------------------------
-def sandbox_command(writable: list[Path], tmpdir: Path, python: str = sys.executable) -> str:
-    """The command that starts a worker under bubblewrap: the whole file system read-only except
+def cache_folders() -> list[Path]:
+    """Triton's and FlagGems' caches (after ``pin_caches``): writable inside the sandbox too."""
+    pin_caches()
+    return [Path(os.environ["TRITON_HOME"]) / ".triton", Path(os.environ["FLAGGEMS_CACHE_DIR"])]
+
+
+def sandbox_argv(writable: list[Path], tmpdir: Path, python: str = sys.executable, chdir: Path | None = None) -> list[str]:
+    """The command that starts ``python`` under bubblewrap: the whole file system read-only except
     ``writable`` (``tmpdir``, its ``TMPDIR``, among them), no network; GPU device files passed
     through. ``/tmp`` stays visible (read-only): checkouts and virtual environments live there too."""
     bwrap = shutil.which("bwrap")
@@ -205,5 +211,31 @@ def sandbox_command(writable: list[Path], tmpdir: Path, python: str = sys.execut
     for path in (tmpdir, *writable):
         path.mkdir(parents=True, exist_ok=True)
         args += ["--bind", str(path), str(path)]
-    args += ["--setenv", "TMPDIR", str(tmpdir), "--unshare-net", "--unshare-ipc", "--die-with-parent", "--chdir", os.getcwd(), python]
-    return shlex.join(args)
+    args += ["--setenv", "TMPDIR", str(tmpdir), "--unshare-net", "--unshare-ipc", "--die-with-parent"]
+    return [*args, "--chdir", str(chdir or os.getcwd()), python]
+
+
+def sandbox_command(writable: list[Path], tmpdir: Path, python: str = sys.executable) -> str:
+    """``sandbox_argv`` as one command line (xdist's ``--tx popen//python=...``)."""
+    return shlex.join(sandbox_argv(writable, tmpdir, python))
+
+
+# -- one-off candidate processes -----------------------------------------------------------
+@dataclass(frozen=True)
+class Confinement:
+    """How a one-off process that runs candidate code (the gate's) is confined, as a worker is:
+    a scratch working directory and ``HOME`` (caches pinned), ``--flaggems-max-memory`` (applied by
+    the process itself: ``limit_memory`` before it imports torch) and ``--flaggems-sandbox``."""
+
+    sandbox: bool = False
+    max_memory: int | None = None
+
+    def command(self, python_args: list[str], scratch: Scratch) -> tuple[list[str], dict[str, str]]:
+        """The argv and environment that run ``python python_args`` in ``scratch`` (its working
+        directory, which the caller sets, and ``HOME``; under the sandbox, all it may write)."""
+        pin_caches()
+        env = {**os.environ, "HOME": str(scratch.home)}
+        if not self.sandbox:
+            return [sys.executable, *python_args], env
+        python = sandbox_argv([scratch.folder, *cache_folders()], scratch.folder / "tmp", chdir=scratch.folder)
+        return [*python, *python_args], env

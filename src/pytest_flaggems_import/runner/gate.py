@@ -23,8 +23,13 @@ shapes (empty, one element), where ATen's conventions (the mean of nothing is Na
 generated op's. An exception blocks it on a shape and dtype the perf file claims; elsewhere (a
 non-contiguous input, say) an explicit refusal is a limit, reported as such.
 
-    python -m pytest_flaggems_import.runner.gate run OPERATOR.json DEVICE CASES.json OUT.pt
-    python -m pytest_flaggems_import.runner.gate compare OPERATOR.json DEVICE CASES.json OUT.pt
+The first process is confined as a worker is (``runner.confine.Confinement``): a scratch
+working directory and ``HOME``, ``--flaggems-max-memory``, ``--flaggems-sandbox``. The cases
+reach both processes on their standard input, from the deciding process's memory: no file the
+candidate's process could rewrite decides what the second one checks.
+
+    python -m pytest_flaggems_import.runner.gate run OPERATOR.json DEVICE OUT.pt [MAX_MEMORY] < CASES
+    python -m pytest_flaggems_import.runner.gate compare OPERATOR.json DEVICE OUT.pt < CASES
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from pytest_flaggems_import.runner.confine import Confinement, Scratch  # standard library only
 
 DEGENERATE_SHAPES: tuple[tuple[int, ...], ...] = ((0,), (1,))  # wrong values there are reported, not held against it
 ODD_SHAPE = (1023,)
@@ -106,7 +113,7 @@ def _tensors(value: Any) -> list[Any]:
     return [v for v in items if isinstance(v, torch.Tensor)]
 
 
-def run(operator: Path, device: str, case_file: Path, out: Path) -> None:
+def run(operator: Path, device: str, all_cases: list[dict[str, Any]], out: Path) -> None:
     """Process 1: the candidate's outputs (or what it raised) per case, saved to ``out``."""
     import torch
 
@@ -118,7 +125,7 @@ def run(operator: Path, device: str, case_file: Path, out: Path) -> None:
     spec = formats.load_operator(operator)
     try:
         op = _reference(spec.name.qualified)
-        make_inputs(op, json.loads(case_file.read_text())[0], "cpu")
+        make_inputs(op, all_cases[0], "cpu")
     except LookupError as exc:
         print(json.dumps({"unsupported": str(exc)}))  # nothing to compare: the second process is spared
         return
@@ -126,7 +133,7 @@ def run(operator: Path, device: str, case_file: Path, out: Path) -> None:
     with devices.device_context(device):
         module = isolate.load_code(spec, spec.category or "misc")
         entry = isolate.entry_function(module, spec)
-        for case in json.loads(case_file.read_text()):
+        for case in all_cases:
             try:
                 args = make_inputs(op, case, "cuda")
             except LookupError as exc:
@@ -140,7 +147,7 @@ def run(operator: Path, device: str, case_file: Path, out: Path) -> None:
     torch.save(results, out)
 
 
-def compare(operator: Path, device: str, case_file: Path, out: Path) -> dict[str, Any]:
+def compare(operator: Path, device: str, all_cases: list[dict[str, Any]], out: Path) -> dict[str, Any]:
     """Process 2: the verdict (never loads candidate code)."""
     import torch
 
@@ -155,7 +162,7 @@ def compare(operator: Path, device: str, case_file: Path, out: Path) -> dict[str
     kwargs = aten_params(op, spec.params)
     verdict: dict[str, Any] = {"checked": 0, "wrong": [], "raised": [], "limits": [], "unsupported": None}
     with devices.device_context(device):
-        for case, result in zip(json.loads(case_file.read_text()), results, strict=True):
+        for case, result in zip(all_cases, results, strict=True):
             where = f"shape {tuple(case['shape'])} {case['dtype']}" + ("" if case["contiguous"] else " non-contiguous")
             if "unsupported" in result:
                 verdict["unsupported"] = result["unsupported"]
@@ -205,20 +212,28 @@ def _mismatch(outputs: list[Any], expected: list[Any], dtype: str) -> str | None
     return None
 
 
-def check(operator: Path, device: str, configs: list[tuple[list[int], str]], timeout: float) -> dict[str, Any]:
+def check(operator: Path, device: str, configs: list[tuple[list[int], str]], timeout: float,
+          confinement: Confinement | None = None) -> dict[str, Any]:  # fmt: skip
     """Run both processes for one operator (from the deciding process, which imports no torch);
     the verdict, with ``error`` set when the gate itself could not run (a crash, a time-out)."""
     import subprocess
     import tempfile
 
+    confinement = confinement or Confinement()
+    case_text = json.dumps(cases(configs, device))
     with tempfile.TemporaryDirectory(prefix="flaggems-gate-") as folder:
-        operator, case_file, out = operator.resolve(), Path(folder) / "cases.json", Path(folder) / "outputs.pt"
-        case_file.write_text(json.dumps(cases(configs, device)))
-        for command in ("run", "compare"):
-            argv = [sys.executable, "-m", "pytest_flaggems_import.runner.gate", command, str(operator), device,
-                    str(case_file), str(out)]  # fmt: skip
+        scratch = Scratch.make(folder, "gate")  # what the candidate's process may write: its outputs too
+        operator, out = operator.resolve(), scratch.folder / "outputs.pt"
+        module = ["-m", "pytest_flaggems_import.runner.gate"]
+        memory = [] if confinement.max_memory is None else [str(confinement.max_memory)]
+        steps = {
+            "run": confinement.command([*module, "run", str(operator), device, str(out), *memory], scratch),
+            "compare": ([sys.executable, *module, "compare", str(operator), device, str(out)], None),
+        }
+        for command, (argv, env) in steps.items():
             try:
-                done = subprocess.run(argv, cwd=folder, capture_output=True, text=True, timeout=timeout, check=False)
+                done = subprocess.run(argv, cwd=scratch.folder, env=env, input=case_text, capture_output=True, text=True,
+                                      timeout=timeout, check=False)  # fmt: skip
             except subprocess.TimeoutExpired:
                 return {"error": f"{command}: still running after {timeout:g} s"}
             if done.returncode != 0:
@@ -245,11 +260,19 @@ def finding(verdict: dict[str, Any]) -> str | None:
 
 
 def main(argv: list[str]) -> int:
-    command, operator, device, case_file, out = argv
+    command, operator, device, out, *memory = argv
+    if memory:
+        from pytest_flaggems_import.runner.confine import limit_memory
+
+        why_not = limit_memory(int(memory[0]))
+        if why_not is not None:
+            print(f"--flaggems-max-memory: {why_not}", file=sys.stderr)
+            return 2
+    all_cases = json.loads(sys.stdin.read())
     if command == "run":
-        run(Path(operator), device, Path(case_file), Path(out))
+        run(Path(operator), device, all_cases, Path(out))
         return 0
-    print(json.dumps(compare(Path(operator), device, Path(case_file), Path(out))))
+    print(json.dumps(compare(Path(operator), device, all_cases, Path(out))))
     return 0
 
 
