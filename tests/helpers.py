@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from html.parser import HTMLParser
 from pathlib import Path
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -140,3 +141,48 @@ def test_sigmoid(n):
         res = torch.ops.aten.sigmoid(x)
     torch.testing.assert_close(res, ref)
 """
+
+
+# -- reports -----------------------------------------------------------------------------
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"  # recorded GPU sessions
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+class Tables(HTMLParser):
+    """The rows of each table with an id, as text cells; every src/href seen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self.links: list[str] = []
+        self._table: str | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.links += [attrs[k] for k in ("src", "href") if k in attrs]
+        if tag == "table":
+            self._table = attrs.get("id")
+            if self._table:
+                self.tables[self._table] = []
+        elif tag == "tr" and self._table:
+            self.tables[self._table].append([])
+        elif tag in ("td", "th") and self._table:
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None and self._table:
+            self.tables[self._table][-1].append("".join(self._cell))
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def tables_of(path: Path) -> Tables:
+    parser = Tables()
+    parser.feed(path.read_text())
+    return parser

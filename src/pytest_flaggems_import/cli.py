@@ -1,4 +1,4 @@
-"""The ``flaggems-import`` command: validate, select and import without a test run (SPEC §6).
+"""The ``flaggems-import`` command: validate, select, import and report without a test run (SPEC §6).
 
 An argparse front end over ``core`` and ``importer``; the options shared with the plugin come
 from ``core.settings.OPTIONS``. ``main()`` returns an ``ExitStatus`` and never raises for bad input.
@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_shared(imp, "allow_untested", "pr_dir", "pr_lines", "branch")
     imp.add_argument("--dry-run", action="store_true", help="Show the diff; write nothing.")
     imp.add_argument("--force", action="store_true", help="Overwrite operators whose code differs.")
+
+    rep = subs.add_parser("report", help="Rebuild report.html and report.md from session files; runs nothing.")
+    rep.add_argument("sessions", nargs="+", type=Path, help="session.json files (several: merged, e.g. CI shards).")
+    rep.add_argument("--out", required=True, type=Path, help="Folder for report.html, report.md and charts/.")
     return parser
 
 
@@ -269,7 +273,17 @@ def cmd_import(args: argparse.Namespace) -> ExitStatus:
     )
 
 
-_COMMANDS = {"validate": cmd_validate, "select": cmd_select, "import": cmd_import}
+def cmd_report(args: argparse.Namespace) -> ExitStatus:
+    from pytest_flaggems_import.report import REPORT_HTML, write_report
+
+    sessions = [formats.load_checked(path, "session") for path in args.sessions]  # all read before anything is written
+    report = write_report(sessions, args.out, [str(path) for path in args.sessions])
+    chosen = sum(len(report.selected(b)) for b in (1, 2))
+    print(f"{args.out / REPORT_HTML}: {report.operators} operators from {len(sessions)} session file(s), {chosen} selected")
+    return ExitStatus.OK
+
+
+_COMMANDS = {"validate": cmd_validate, "select": cmd_select, "import": cmd_import, "report": cmd_report}
 
 
 if __name__ == "__main__":

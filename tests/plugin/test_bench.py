@@ -32,6 +32,9 @@ def test_bench_items_regenerate_perf_files_that_reproduce_the_decisions(pytester
                  "--flaggems-report-dir=out", "--flaggems-batch=2", "--flaggems-threshold=1000", "-rs", "-v")  # fmt: skip
     result.stdout.fnmatch_lines(["*SKIPPED ops/add_one.json::bench*", "*PASSED ops/relu.json::bench[[]float32-64x64[]]*"])
     result.stdout.fnmatch_lines(["SKIPPED *not benchmarkable: no torch.ops.aten op for aten::add_one*"])
+    # progress (-v): a line once benchmarks start, one per operator as it completes
+    result.stdout.fnmatch_lines(["flaggems: benchmarks started; * of about * items done*"])
+    result.stdout.fnmatch_lines(["flaggems [[]*/2[]] relu: 1/1 tests passed, 1 benchmark configs"])
     your = json.loads((pytester.path / "regen" / "your_perf_data.json").read_text())
     assert formats.validate("your_perf", your, "regen") == []
     row = your["relu"]["configs"][0]
@@ -41,6 +44,14 @@ def test_bench_items_regenerate_perf_files_that_reproduce_the_decisions(pytester
     jsonschema.validate(session, formats.schema("selected"))
     # what the rows recorded, not what was asked for: on the CPU only end-to-end timings exist
     assert session["provenance"]["measured_by"].startswith("live: operator timing on cpu")
+    # where the time went, and the reports people read, from the same session file
+    full = json.loads((pytester.path / "out" / "session.json").read_text())
+    assert full["operators"]["relu"]["seconds"]["bench"] > 0 and full["timing"]["tests_s"] > 0
+    assert full["rules"]["thresholds"]["2"] == 1000 and full["checks"]["bench_metric"] == "kernel"
+    markdown = (pytester.path / "out" / "report.md").read_text()
+    assert "| relu | pointwise | 1/1 | 1 |" in markdown and "time relative to CUDA &lt;= 1000 | selected |" in markdown
+    assert "| 64x64 | float32 |" in markdown and "| operator | cpu |" in markdown
+    assert (pytester.path / "out" / "charts" / "time.png").is_file()
     out = pytester.path / "again.json"
     assert main(["select", "--batch", "2", "--threshold", "1000", "--your-data", str(pytester.path / "regen" / "your_perf_data.json"),
                  "--output", str(out), "--quiet"]) == 0  # fmt: skip
@@ -50,7 +61,8 @@ def test_bench_items_regenerate_perf_files_that_reproduce_the_decisions(pytester
 
 def test_cpu_timings_decide_nothing_unless_allowed(pytester, ops_dir):
     add_relu(ops_dir)
-    run(pytester, "--flaggems-ops=ops", *BENCH, "--flaggems-report-dir=out", "--flaggems-batch=2")
+    result = run(pytester, "--flaggems-ops=ops", *BENCH, "--flaggems-report-dir=out", "--flaggems-batch=2", "-q")
+    assert "flaggems:" not in result.stdout.str() and "flaggems [" not in result.stdout.str()  # -q: no progress
     selected = json.loads((pytester.path / "out" / "selected_batch2.json").read_text())
     assert selected["operators"] == {}
     assert selected["rejected"]["relu"] == "no perf data"

@@ -26,8 +26,8 @@ from pytest_flaggems_import.errors import InputError, InputErrors
 if TYPE_CHECKING:
     import jsonschema
 
-Kind = Literal["operator", "your_perf", "flaggems_perf", "selected", "metadata"]
-KINDS: tuple[Kind, ...] = ("operator", "your_perf", "flaggems_perf", "selected", "metadata")
+Kind = Literal["operator", "your_perf", "flaggems_perf", "selected", "metadata", "session"]
+KINDS: tuple[Kind, ...] = ("operator", "your_perf", "flaggems_perf", "selected", "metadata", "session")
 PerfKind = Literal["your_perf", "flaggems_perf"]
 PERF_KINDS: tuple[PerfKind, ...] = ("your_perf", "flaggems_perf")
 TIME_KEY = {"your_perf": "your_time", "flaggems_perf": "flaggems_time"}
@@ -35,6 +35,7 @@ STANDARD_NAMES = {
     "your_perf_data.json": "your_perf",
     "flaggems_perf_data.json": "flaggems_perf",
     "_metadata.json": "metadata",
+    "session.json": "session",
 }
 
 
@@ -124,6 +125,8 @@ def detect_kind(path: str | Path, data: Any) -> Kind | None:
         return "selected"
     if "ops" in data and "version" in data:
         return "metadata"
+    if "operators" in data and "decisions" in data:
+        return "session"
     for entry in data.values():
         configs = entry.get("configs") if isinstance(entry, dict) else None
         if isinstance(configs, list) and configs and isinstance(configs[0], dict):

@@ -53,6 +53,7 @@ class Outcomes:
         if tag is None or tag.op not in self.records:
             return
         record = self.records[tag.op]
+        record.seconds[tag.kind.value] = record.seconds.get(tag.kind.value, 0.0) + (report.duration or 0.0)
         if tag.of is not None:
             self.expected[tag.op] = max(self.expected.get(tag.op, 0), tag.of)
         if final(report) or crashed:

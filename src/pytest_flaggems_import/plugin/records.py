@@ -40,6 +40,7 @@ class OpRecord:
     unclean: str | None = None  # what it left behind in its worker (a thread, a handler, CUDA)
     first_failure: str | None = None  # one line: how its first failing test failed
     gate: dict | None = None  # the correctness gate's verdict (runner.gate), for operators it checked
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of its items by kind (setup, call, teardown)
 
     @property
     def ran(self) -> int:

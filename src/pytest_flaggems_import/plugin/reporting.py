@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_flaggems_import.core import formats, jsonio, reports, selection
+from pytest_flaggems_import.core.settings import Settings
 from pytest_flaggems_import.plugin import benchmarks
 
 if TYPE_CHECKING:
@@ -46,15 +47,45 @@ def write_reports(session: FlaggemsSession, rules: selection.Rules, folder: Path
     for batch in (1, 2):
         data = reports.selected_file(session.decisions, batch, rules, provenance)
         jsonio.write_json(folder / formats.selected_name(batch), {**data, "partial": session.partial})
-    written = {
+    written = jsonio.rounded({
         "partial": session.partial,
         "interrupted": session.interrupted,
         "provenance": provenance,
+        "rules": {"batch": rules.batch, "thresholds": {str(b): t for b, t in rules.thresholds.items()},
+                  "aggregate": rules.aggregate},
+        "checks": checks_applied(session.settings),
+        "timing": {**{f"{phase}_s": seconds for phase, seconds in session.phases.items()},
+                   "workers": _workers(session.config)},
         "operators": {op: operator_entry(session, op) for op in sorted(session.records)},
         "decisions": [reports.decision_dict(d) for d in session.decisions],
-    }
-    jsonio.write_json(folder / formats.SESSION_FILE, jsonio.rounded(written))
+    })  # fmt: skip
+    jsonio.write_json(folder / formats.SESSION_FILE, written)
     jsonio.write_atomic(folder / reports.SELECTION_MD, reports.markdown_table(session.decisions))
+    from pytest_flaggems_import.report import write_report
+
+    write_report([written], folder)
+
+
+def checks_applied(settings: Settings) -> dict[str, Any]:
+    """Which of SPEC 8's checks decided this session, and how candidates were confined."""
+    return {
+        "isolation": settings.isolate,
+        "sandbox": settings.sandbox,
+        "max_memory": settings.max_memory,
+        "timeout_s": settings.timeout,
+        "gate": settings.gate,
+        "bench_metric": settings.bench_metric if settings.bench else None,
+        "relaxed": sorted(name for name in _RELAXATIONS if getattr(settings, name)),
+    }
+
+
+_RELAXATIONS = ("allow_untested", "allow_fallback", "allow_mutation", "allow_kernel_free", "allow_implausible",
+                "allow_cpu_timings")  # fmt: skip
+
+
+def _workers(config: Any) -> int:
+    """How many processes ran candidates: xdist's workers (``-n`` becomes that many ``--tx``), or 1."""
+    return len(getattr(config.option, "tx", None) or []) or 1
 
 
 def operator_entry(session: FlaggemsSession, op: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from pytest_flaggems_import.plugin.gating import gate_blocks
 from pytest_flaggems_import.plugin.isolation import ControllerIsolation, Role, role
 from pytest_flaggems_import.plugin.items import LOADED, OperatorFile, item_kind
 from pytest_flaggems_import.plugin.outcomes import Block, Outcomes
+from pytest_flaggems_import.plugin.progress import Progress
 from pytest_flaggems_import.plugin.records import index_operators, rekey, unique_records
 from pytest_flaggems_import.runner import guard
 
@@ -38,6 +40,7 @@ class FlaggemsSession:
         self.records = unique_records(self.index.values())
         self.your, self.flaggems = self._perf_tables()
         self.outcomes = Outcomes(self.records, self.index, config.rootpath)
+        self.progress = Progress(config, self.outcomes)
         self.blocks: dict[str, Block] = {}
         self.partial = False  # set at the end: some operator did not run completely
         self.interrupted = False
@@ -50,6 +53,8 @@ class FlaggemsSession:
         self.deciding_your: formats.PerfTable | None = None  # the numbers that decided, set at the end
         self.run_info: dict[str, Any] = {}  # provenance, computed once at the end
         self.import_summary: list[str] = []
+        self.started = time.perf_counter()
+        self.phases: dict[str, float] = {}  # where the session's wall time went, seconds (session.json "timing")
 
     # -- inputs ---------------------------------------------------------------------------
     def _perf_path(self, given: Path | None, name: str) -> Path | None:
@@ -132,8 +137,12 @@ class FlaggemsSession:
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # Until the first report: starting workers, importing torch and Triton, collecting.
+        self.phases.setdefault("startup", time.perf_counter() - self.started)
         if not getattr(report, "flaggems_retired", False):
             self.outcomes.add(report)
+            if self.role.decides:
+                self.progress.after(report)
 
     def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
         self.interrupted = True
@@ -159,7 +168,10 @@ class FlaggemsSession:
             folders=folders, operators=self.records,
         )  # fmt: skip
         chosen = [self.records[d.op] for d in self.decisions if d.selected and d.op in self.records]
+        self.phases["tests"] = time.perf_counter() - self.started - self.phases.get("startup", 0.0)
+        gate_started = time.perf_counter()
         gated = gate_blocks(chosen, your or {}, self.device, self.settings) if self.settings.gate == "on" else {}
+        self.phases["gate"] = time.perf_counter() - gate_started
         if gated:
             self.blocks.update(gated)
             self.decisions = selection.select(

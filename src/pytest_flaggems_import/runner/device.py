@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import types
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from pytest_flaggems_import.errors import UsageError
@@ -41,8 +43,6 @@ def cuda_available() -> bool:
 def _torch_build() -> str | None:
     """``cuda``, ``cpu`` or None (unknown, or ROCm), read from ``torch/version.py``."""
     import importlib.util
-    import re
-    from pathlib import Path
 
     spec = importlib.util.find_spec("torch")
     if spec is None or not spec.submodule_search_locations:
@@ -203,9 +203,21 @@ def describe(device: str) -> dict[str, str]:
     info = {"device": device, "torch": torch.__version__, "triton": triton.__version__}
     if device == "cuda":
         info["gpu"] = torch.cuda.get_device_name()
+        info["cuda"] = str(torch.version.cuda)
+        info["driver"] = driver_version() or "unknown"
     else:
         info["gpu"] = "none: Triton interpreter on CPU"
     return info
+
+
+def driver_version() -> str | None:
+    """The NVIDIA kernel driver's version, as ``nvidia-smi`` prints it (from ``/proc``: no NVML)."""
+    try:
+        text = Path("/proc/driver/nvidia/version").read_text()
+    except OSError:
+        return None
+    match = re.search(r"Kernel Module(?: for \S+)?\s+([0-9][0-9.]+)", text)
+    return match.group(1) if match else None
 
 
 # Peak memory bandwidth (bytes/s) by GPU name, from the vendors' data sheets.
