@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench mutation clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -21,6 +21,14 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_select.py
+
+# Mutation testing of the verdict's code (pyproject's [tool.mutmut]; docs/testing.md): not in CI
+# (about an hour on 2 cores). Subprocess tests are deselected (they import the unmutated package).
+mutation: $(VENV)/.installed
+	$(PY) -m pip install -q 'mutmut>=3.3'
+	rm -rf mutants
+	FLAGGEMS_FUZZ_EXAMPLES=10 $(VENV)/bin/mutmut run --max-children 2
+	$(PY) benchmarks/mutation_score.py
 
 clean:
 	rm -rf $(VENV) demo-out

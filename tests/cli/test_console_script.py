@@ -15,6 +15,7 @@ import pytest
 from helpers import perf, session_json, write_json
 
 SCRIPT = Path(sys.executable).with_name("flaggems-import")
+pytestmark = pytest.mark.subprocess
 
 
 def flaggems_import(*args: str | Path) -> subprocess.CompletedProcess[str]:

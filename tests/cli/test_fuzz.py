@@ -13,6 +13,7 @@ tested in tests/plugin (a malformed file fails alone).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ from hypothesis import strategies as st
 from helpers import EXAMPLES, session_json, write_json
 from pytest_flaggems_import.cli import main
 
-EXAMPLES_RUN = 100  # per front end and file kind; docs/reference.md says how many a CI run tries
+# per front end and file kind; docs/reference.md says how many a CI run tries (make mutation: 10 a mutant)
+EXAMPLES_RUN = int(os.environ.get("FLAGGEMS_FUZZ_EXAMPLES", "100"))
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
@@ -207,6 +209,7 @@ def _plugin_damages(valid: dict[str, Any]) -> list[bytes]:
     return raw
 
 
+@pytest.mark.subprocess
 def test_the_plugin_screens_damaged_operator_files_each_failing_alone(pytester, workspace):
     """The plugin front end: every way of damaging an operator file, beside a good operator, in
     one screening run. Each damaged file fails alone (never an INTERNALERROR), the good operator

@@ -68,6 +68,7 @@ def test_new_import_writes_code_tests_exports_and_metadata(checkout, selected, c
     assert "add_one" in capsys.readouterr().out
 
 
+@pytest.mark.subprocess
 def test_imported_operator_imports_and_its_tests_pass_in_the_checkout(checkout, selected):
     ops, sel = selected
     assert do_import(ops, sel, checkout) == 0
@@ -123,6 +124,7 @@ def test_failure_midway_leaves_the_checkout_byte_identical(checkout, selected):
     assert not list(checkout.rglob("*.tmp"))
 
 
+@pytest.mark.subprocess
 def test_concurrent_imports_keep_both_entries(checkout, tmp_path):
     procs = []
     for name in ("op_a", "op_b"):

@@ -414,6 +414,7 @@ def test_an_import_killed_at_any_point_is_undone_by_the_next_run(tmp_path, check
     assert not [p for p in checkout.rglob("*") if p.name.endswith(".tmp") or "journal" in p.name]
 
 
+@pytest.mark.subprocess
 def test_concurrent_imports_with_other_temp_folders_and_root_spellings_lose_nothing(tmp_path, checkout):
     """Two imports into one checkout at once, one naming it ROOT with its own TMPDIR, the other
     ROOT/src with another: the lock is the checkout's own, so both operators end up registered."""

@@ -35,10 +35,13 @@ def meets(value: float, threshold: float, *, higher_is_better: bool) -> bool:
 
 def versus(value: float, threshold: float, selected: bool) -> str:
     """``value`` as text that never contradicts the verdict: 3 decimals, more if those would
-    print a rejected value equal to its threshold (1.2999995 is "1.2999995", not "1.300")."""
+    print a rejected value equal to its threshold or on its other side (1.2999995 is
+    "1.2999995", not "1.300"; 0.0001000002 against 0.0001 is not "0.000")."""
+    below = value < threshold
     for digits in (3, 6, 9, 12, 17):
         text = f"{value:.{digits}f}"
-        if selected or float(text) != threshold:
+        shown = float(text)
+        if selected or (shown != threshold and (shown < threshold) == below):
             return text
     return repr(value)
 
