@@ -85,3 +85,55 @@ def test_file_named_after_another_op_is_a_warning(tmp_path):
 def test_batch_folder_is_read_from_the_path(tmp_path):
     spec = formats.operator_from_data(operator_json("gelu"), tmp_path / "operator_data" / "batch2" / "gelu.json")
     assert spec.folder_batch == 2
+
+
+# -- found by the mutation run (docs/testing.md) ----------------------------------------------
+def test_a_wrong_type_where_several_are_allowed_names_them_all(tmp_path):
+    selected = {"batch": 1, "threshold": 1.3, "criterion": "speedup_vs_flaggems", "total_operators": 1,
+                "total_configs": 0, "operators": {"gelu": {"avg_speedup_vs_flaggems": "fast", "avg_relative_to_cuda": 0.5,
+                                                           "configs": []}}}  # fmt: skip
+    [msg] = problems("selected", selected, tmp_path, "selected_batch1.json")
+    assert msg.endswith("$.operators.gelu.avg_speedup_vs_flaggems: expected number or null, got str 'fast'"), msg
+
+
+def test_a_non_finite_cuda_time_is_named_with_the_file(tmp_path):
+    data = {"gelu": {"configs": [{"shape": [8], "dtype": "float32", "your_time": 1.0, "cuda_time": float("inf")}]}}
+    found = problems("your_perf", data, tmp_path, "your_perf_data.json")
+    assert f"{tmp_path / 'your_perf_data.json'}: $.gelu.configs[0].cuda_time: expected a finite number > 0, got inf" in found
+
+
+def test_perf_entries_of_the_wrong_shape_are_reported_not_crashed_on(tmp_path):
+    data = {"bad": ["not", "an", "object"], "gelu": {"configs": [
+        {"shape": [8], "dtype": "fp99", "your_time": 1.0, "cuda_time": 1.0},
+        {"shape": "8", "dtype": "float32", "your_time": 1.0, "cuda_time": 1.0},
+        {"shape": [8], "dtype": "float32", "your_time": 1.0, "cuda_time": 1.0},
+        {"shape": [8], "dtype": "fp32", "your_time": 2.0, "cuda_time": 1.0},
+    ]}}  # fmt: skip
+    found = problems("your_perf", data, tmp_path, "your_perf_data.json")
+    where = f"{tmp_path / 'your_perf_data.json'}: "
+    assert any(p.startswith(where + "$.bad:") for p in found), found
+    assert any(p.startswith(where + "$.gelu.configs[0].dtype: unknown dtype 'fp99'") for p in found), found
+    # the unknown dtype and the string shape before it do not stop the duplicate check after them
+    assert where + "$.gelu.configs[3]: duplicate configuration shape=[8] dtype=float32 (first at configs[2])" in found
+
+
+def test_a_loaded_operator_knows_its_file(tmp_path):
+    path = write_json(tmp_path / "gelu.json", operator_json("aten::gelu"))
+    spec = formats.load_operator(path)
+    assert spec.path == path and spec.op == "gelu"
+
+
+def test_cross_warnings_name_each_side():
+    from pytest_flaggems_import.core.formats import PerfConfig
+
+    row = (PerfConfig((8,), "float32", 1.0, 1.0),)
+    warnings = formats.cross_warnings(["gelu", "relu"], {"gelu": row, "silu": row}, {"gelu": row, "tanh": row})
+    assert warnings == ["your_perf_data: 'silu' has no operator file", "operator 'relu' has no entry in your_perf_data",
+                        "flaggems_perf_data: 'tanh' is not in your_perf_data"]  # fmt: skip
+    assert formats.cross_warnings(["gelu"], None, {"tanh": row}) == []
+
+
+def test_a_file_named_after_another_operator_is_warned_about(tmp_path):
+    spec = formats.operator_from_data(operator_json("aten::gelu"), tmp_path / "relu.json")
+    assert formats.operator_warnings(spec) == [f"{tmp_path / 'relu.json'}: file name 'relu' does not match op_name 'aten::gelu'"]
+    assert formats.operator_warnings(formats.operator_from_data(operator_json("aten::gelu"), tmp_path / "gelu.json")) == []

@@ -104,3 +104,44 @@ def test_a_fifo_is_refused_before_reading_and_deep_nesting_is_an_input_error(tmp
     moderately.write_text("[" * 100 + "]" * 100)
     with pytest.raises(InputError, match="nested deeper than 64 levels"):
         read_json(moderately)
+
+
+def test_a_lone_surrogate_is_an_input_error_and_a_pair_is_text():
+    from pytest_flaggems_import.errors import InputError
+
+    with pytest.raises(InputError, match="surrogate"):
+        jsonio.parse_json(b'{"op_name": "relu\\ud800"}', "ops/relu.json")
+    assert jsonio.parse_json(b'{"op_name": "relu\\ud83d\\ude00"}', "ops/relu.json") == {"op_name": "relu\U0001f600"}
+
+
+def test_write_atomic_goes_through_a_hidden_temporary_file_beside_the_target(tmp_path, monkeypatch):
+    import os
+
+    replaced = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (replaced.append((Path(src), Path(dst))), real_replace(src, dst)))
+    target = tmp_path / "new" / "deeper" / "selected_batch1.json"  # folders that do not exist yet
+    jsonio.write_atomic(target, '{"a": ', b"1}", "\n")
+    assert target.read_bytes() == b'{"a": 1}\n'
+    [(temporary, final)] = replaced
+    assert final == target and temporary.parent == target.parent
+    assert temporary.name.startswith(".selected_batch1.json.") and temporary.name.endswith(".tmp")
+    assert sorted(p.name for p in target.parent.iterdir()) == ["selected_batch1.json"]
+
+
+def test_write_atomic_keeps_the_mode_of_the_file_it_replaces_and_makes_new_ones_0644(tmp_path):
+    import os
+    import stat
+
+    private = tmp_path / "session.json"
+    private.write_text("{}\n")
+    os.chmod(private, 0o600)
+    jsonio.write_json(private, {"a": 1})
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600 and json.loads(private.read_text()) == {"a": 1}
+    assert private.read_text().endswith("}\n")
+    old_umask = os.umask(0o077)  # a strict umask does not make a new report unreadable to others
+    try:
+        jsonio.write_json(tmp_path / "fresh.json", [])
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE((tmp_path / "fresh.json").stat().st_mode) == 0o644

@@ -115,3 +115,158 @@ def test_a_benchmark_failure_blocks_on_the_gpu_but_on_the_cpu_only_when_the_resu
 def test_perf_data_without_an_operator_file_is_named_as_such():
     blocks = outcomes_of().blocked(allow_untested=False, bench_decides=False, perf_ops={"gelu": ()})
     assert blocks["gelu"].reason == "no operator file (perf data only)"
+
+
+def blocks_of(outcomes: Outcomes, **kwargs):
+    kwargs = {"allow_untested": False, "bench_decides": False, "perf_ops": {}, **kwargs}
+    return outcomes.blocked(**kwargs)
+
+
+def with_props(op: str, name: str, *extra, outcome: str = "passed", of: int = 3, when: str = "call", duration=0.0):
+    """A test report carrying ``extra`` properties (vacuous, ghost, ...) besides its tag."""
+    made = report(op, name, outcome, of=of, when=when)
+    made.user_properties += list(extra)
+    made.duration = duration
+    return made
+
+
+# Whether a block means "failed" (never imported, even with --allow-untested) or "no evidence".
+@pytest.mark.parametrize(("case", "failed"), [
+    ("load", True), ("tests", True), ("unclean", True), ("no tests", False), ("not run", False),
+    ("incomplete", False), ("skipped", False), ("no launch", True), ("vacuous", False), ("ghost", True),
+    ("bench", True), ("perf only", False),
+])  # fmt: skip
+def test_each_block_says_whether_the_operator_failed_or_only_lacks_evidence(case, failed):
+    load = report("relu", "load", kind="load")
+    cases = {
+        "load": ([report("relu", "load", "failed", kind="load")], {}),
+        "tests": ([load, report("relu", "test[a]", "failed"), report("relu", "test[b]")], {}),
+        "unclean": ([*complete_run(), report("relu", "isolation", "failed", kind="isolation", of=4)], {}),
+        "no tests": ([report("relu", "load", kind="load", of=1)], {"has_tests": False}),
+        "not run": ([], {}),
+        "incomplete": (complete_run()[:2], {}),
+        "skipped": ([report("relu", "load", kind="load", of=2), report("relu", "t", "skipped", of=2, when="setup")], {}),
+        "no launch": (complete_run(launches=0), {}),
+        "vacuous": ([load, *(with_props("relu", f"t{i}", (props.VACUOUS, True)) for i in "ab")], {}),
+        "ghost": ([load, *(with_props("relu", f"t{i}", (props.GHOST, False)) for i in "ab")], {}),
+        "bench": ([*complete_run(), report("relu", "bench[x]", "failed", kind="bench", of=4)], {}),
+    }
+    if case == "perf only":
+        block = blocks_of(outcomes_of(), perf_ops={"gelu": ()})["gelu"]
+    else:
+        reports, kwargs = cases[case]
+        block = blocks_of(outcomes_of(*reports, **kwargs), bench_decides=True)["relu"]
+    assert block.failed is failed, block
+
+
+def test_default_reasons_when_an_item_failed_without_saying_why():
+    assert reason(outcomes_of(report("relu", "load", "failed", kind="load"))) == "failed"
+    check = report("relu", "isolation", "failed", kind="isolation", of=4)
+    assert reason(outcomes_of(*complete_run(), check)) == "left its worker unclean"
+
+
+def test_passing_load_and_isolation_items_block_nothing_and_a_full_protocol_counts_each_test_once():
+    """Every item as pytest reports it (setup, call, teardown), the isolation item last."""
+    reports = []
+    for name, kind in (("load", "load"), ("test[a]", "test"), ("test[b]", "test"), ("isolation", "isolation")):
+        for when in ("setup", "call", "teardown"):
+            made = report("relu", name, kind=kind, of=4, when=when)
+            made.duration = 0.5 if when == "call" else 0.125
+            reports.append(made)
+    outcomes = outcomes_of(*reports)
+    assert reason(outcomes) is None and outcomes.complete("relu")
+    record = outcomes.records["relu"]
+    assert (record.passed, record.failed, record.skipped, record.launches) == (2, 0, 0, 2)
+    assert record.seconds == {"load": 0.75, "test": 1.5, "isolation": 0.75}
+
+
+def test_an_operator_is_complete_only_when_all_its_items_ran():
+    outcomes = outcomes_of(*complete_run()[:2])
+    assert not outcomes.complete("relu") and outcomes.completeness("relu") == (2, 3)
+
+
+def test_counts_add_up_over_tests():
+    reports = [report("relu", "load", kind="load", of=7),
+               *(with_props("relu", f"v{i}", (props.VACUOUS, True), of=7) for i in range(2)),
+               with_props("relu", "g0", (props.GHOST, True), of=7), with_props("relu", "g1", (props.GHOST, True), of=7),
+               with_props("relu", "g2", (props.GHOST, False), of=7),
+               report("relu", "s", "skipped", of=7, when="setup")]  # fmt: skip
+    record = outcomes_of(*reports).records["relu"]
+    assert (record.vacuous, record.ghost_dependent, record.ghost_independent, record.skipped) == (2, 2, 1, 1)
+    assert record.launches == 6 and record.passed == 5  # every test report's launches add up (the skipped one says 1)
+    # two vacuous of five passing: the others looked at the output, so it is not blocked for that
+    assert reason(outcomes_of(*reports)) is None
+
+
+def test_every_passing_test_vacuous_blocks_unless_untested_operators_are_allowed():
+    reports = [report("relu", "load", kind="load"), *(with_props("relu", f"t{i}", (props.VACUOUS, True)) for i in "ab")]
+    assert reason(outcomes_of(*reports)).startswith("its tests pass whatever it returns (vacuous: run again with")
+    assert reason(outcomes_of(*reports), allow_untested=True) is None
+
+
+def test_ghost_replay_blocks_only_when_no_test_depended_on_the_kernels():
+    load = report("relu", "load", kind="load")
+    independent = [load, with_props("relu", "a", (props.GHOST, False)), with_props("relu", "b", (props.GHOST, False))]
+    assert reason(outcomes_of(*independent)) == ("its results do not depend on its own kernels (ghost replay: the same "
+                                                  "output with them turned into no-ops; --flaggems-allow-kernel-free)")  # fmt: skip
+    mixed = [load, with_props("relu", "a", (props.GHOST, False)), with_props("relu", "b", (props.GHOST, True))]
+    assert reason(outcomes_of(*mixed)) is None
+
+
+def test_failures_are_counted_and_named_and_the_first_one_kept():
+    reports = [report("relu", "load", kind="load", of=4), report("relu", "t[a]", "failed", of=4, error="wrong at (7, 33)"),
+               report("relu", "t[b]", "failed", of=4, longrepr="cause: ValueError: bad\nmore"), report("relu", "t[c]", of=4)]  # fmt: skip
+    record = outcomes_of(*reports).records["relu"]
+    assert (record.failed, record.failures) == (2, ["ops/relu.json::t[a]", "ops/relu.json::t[b]"])
+    assert record.first_failure == "wrong at (7, 33)"
+    assert reason(outcomes_of(*reports)) == "tests failed: 2 of 3; first: wrong at (7, 33)"
+
+
+def test_a_test_report_without_a_launch_count_counts_no_launch():
+    untagged = report("relu", "test[a]", of=2)
+    untagged.user_properties = [p for p in untagged.user_properties if p[0] != props.LAUNCHES]
+    outcomes = outcomes_of(report("relu", "load", kind="load", of=2), untagged)
+    assert outcomes.records["relu"].launches == 0
+    assert reason(outcomes) == "no Triton kernel of its own ran in its tests"
+
+
+def test_benchmark_rows_of_several_items_accumulate():
+    rows = [{"shape": [8], "dtype": "float32"}]
+    benches = []
+    for i in range(2):
+        made = report("relu", f"bench[{i}]", kind="bench", of=5)
+        made.user_properties.append((props.BENCH, json.dumps(rows)))
+        benches.append(made)
+    assert len(outcomes_of(*complete_run(), *benches).records["relu"].bench) == 2
+
+
+def test_reports_that_are_not_an_operators_are_ignored():
+    stray = pytest.TestReport("tests/test_x.py::t", ("tests/test_x.py", 0, "t"), {}, "passed", None, "call")
+    crash = pytest.TestReport("tests/test_x.py::t", ("tests/test_x.py", 0, "t"), {}, "failed", "crashed", "???")
+    outcomes = outcomes_of(stray, crash)
+    assert outcomes.records["relu"].ran == 0 and outcomes.finished == {}
+
+
+@pytest.mark.parametrize(("longrepr", "line"), [
+    ("cause: ValueError: bad shape\nTraceback ...", "ValueError: bad shape"),
+    ("AssertionError: x\nmore", "AssertionError: x"),
+    ("   ", None),
+    ("E" * 300, "E" * 200),
+])  # fmt: skip
+def test_failure_line_is_the_cause_or_the_first_line(longrepr, line):
+    from pytest_flaggems_import.plugin.outcomes import failure_line
+
+    assert failure_line(report("relu", "t", "failed", longrepr=longrepr)) == line
+
+
+def test_failure_line_reads_pytests_crash_message():
+    from _pytest._code.code import ReprFileLocation
+
+    from pytest_flaggems_import.plugin.outcomes import failure_line
+
+    class Longrepr:
+        reprcrash = ReprFileLocation("ops/relu.json", 3, "cause: RuntimeError: boom")
+
+    made = report("relu", "t", "failed")
+    made.longrepr = Longrepr()
+    assert failure_line(made) == "RuntimeError: boom"
