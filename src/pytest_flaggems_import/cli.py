@@ -1,4 +1,4 @@
-"""The ``flaggems-import`` command: validate, select, import and report without a test run (SPEC §6).
+"""The ``flaggems-import`` command: validate, select, import, merge and report without a test run (SPEC §6).
 
 An argparse front end over ``core`` and ``importer``; the options shared with the plugin come
 from ``core.settings.OPTIONS``. ``main()`` returns an ``ExitStatus`` and never raises for bad input.
@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_shared(imp, "allow_untested", "pr_dir", "pr_lines", "branch")
     imp.add_argument("--dry-run", action="store_true", help="Show the diff; write nothing.")
     imp.add_argument("--force", action="store_true", help="Overwrite operators whose code differs.")
+
+    mer = subs.add_parser("merge", help="Join the session files of CI shards (--flaggems-shard) into one run's files.")
+    mer.add_argument("sessions", nargs="+", type=Path, help="Each shard's session.json.")
+    mer.add_argument("--output", required=True, type=Path,
+                     help="Folder for session.json, selected_batch1/2.json, selection.md and the reports.")  # fmt: skip
 
     rep = subs.add_parser("report", help="Rebuild report.html and report.md from session files; runs nothing.")
     rep.add_argument("sessions", nargs="+", type=Path, help="session.json files (several: merged, e.g. CI shards).")
@@ -273,6 +278,25 @@ def cmd_import(args: argparse.Namespace) -> ExitStatus:
     )
 
 
+def cmd_merge(args: argparse.Namespace) -> ExitStatus:
+    from pytest_flaggems_import.core import shards
+    from pytest_flaggems_import.report import write_report
+
+    sessions = [formats.load_checked(path, "session") for path in args.sessions]
+    merged = shards.merge([(str(path), s) for path, s in zip(args.sessions, sessions, strict=True)])
+    decisions = [shards.decision_from_dict(d) for d in merged["decisions"]]
+    rules, provenance = shards.rules_from_dict(merged["rules"]), {**merged["provenance"], "partial": merged["partial"]}
+    for batch in (1, 2):
+        data = reports.selected_file(decisions, batch, rules, provenance)
+        jsonio.write_json(args.output / selected_name(batch), {**data, "partial": merged["partial"]})
+    jsonio.write_json(args.output / formats.SESSION_FILE, merged)
+    jsonio.write_atomic(args.output / reports.SELECTION_MD, reports.markdown_table(decisions))
+    write_report([merged], args.output)
+    chosen = sum(d.selected for d in decisions)
+    print(f"{args.output}: {len(decisions)} operators from {len(sessions)} shard(s), {chosen} selected")
+    return ExitStatus.OK
+
+
 def cmd_report(args: argparse.Namespace) -> ExitStatus:
     from pytest_flaggems_import.report import REPORT_HTML, write_report
 
@@ -283,7 +307,8 @@ def cmd_report(args: argparse.Namespace) -> ExitStatus:
     return ExitStatus.OK
 
 
-_COMMANDS = {"validate": cmd_validate, "select": cmd_select, "import": cmd_import, "report": cmd_report}
+_COMMANDS = {"validate": cmd_validate, "select": cmd_select, "import": cmd_import, "merge": cmd_merge,
+             "report": cmd_report}  # fmt: skip
 
 
 if __name__ == "__main__":

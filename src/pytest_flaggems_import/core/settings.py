@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_flaggems_import.core.selection import AGGREGATES, DEFAULT_THRESHOLD, Rules
+from pytest_flaggems_import.core.shards import parse_shard
 from pytest_flaggems_import.errors import UsageError
 
 
@@ -158,7 +159,8 @@ OPTIONS: tuple[Option, ...] = (
         "report_dir",
         None,
         Path,
-        "Write selected_batch1.json, selected_batch2.json and session.json here. Default: no files.",
+        "Write selected_batch1.json, selected_batch2.json, session.json and the reports (report.html, "
+        "report.md, charts) here. Default: no files.",
     ),
     Option(
         "allow_untested",
@@ -266,6 +268,13 @@ OPTIONS: tuple[Option, ...] = (
         is_flag=True,
     ),
     Option(
+        "shard",
+        None,
+        parse_shard,
+        "Screen only shard I of N (I/N; an operator's shard comes from a hash of its name, the same on every "
+        "machine), e.g. one CI job per shard; flaggems-import merge joins their session files. Default: all.",
+    ),
+    Option(
         "gate",
         "on",
         _choice("on", "off"),
@@ -366,6 +375,7 @@ class Settings:
     allow_kernel_free: bool = False
     allow_implausible: bool = False
     allow_cpu_timings: bool = False
+    shard: tuple[int, int] | None = None
     gate: str = "on"
     regen: Path | None = None
     import_root: Path | None = field(default=None, metadata={"option": "import"})

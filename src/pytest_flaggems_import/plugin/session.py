@@ -19,6 +19,7 @@ import pytest
 from pytest_flaggems_import import __version__
 from pytest_flaggems_import.core import formats, jsonio, reports, selection
 from pytest_flaggems_import.core.settings import Settings
+from pytest_flaggems_import.core.shards import in_shard
 from pytest_flaggems_import.errors import FlaggemsError, InputError, InputErrors
 from pytest_flaggems_import.plugin import benchmarks, props, reporting
 from pytest_flaggems_import.plugin.failures import candidate_summary
@@ -36,7 +37,8 @@ class FlaggemsSession:
         self.config = config
         self.settings = settings
         self.device = device  # resolved once, in pytest_configure
-        self.index = index_operators(settings.ops)
+        # --flaggems-shard: the other shards' operators are not collected, decided or written.
+        self.index = {p: r for p, r in index_operators(settings.ops).items() if in_shard(r.op, settings.shard)}
         self.records = unique_records(self.index.values())
         self.your, self.flaggems = self._perf_tables()
         self.outcomes = Outcomes(self.records, self.index, config.rootpath)
@@ -75,7 +77,10 @@ class FlaggemsSession:
             fg = formats.load_perf(self.flaggems_path, "flaggems_perf") if self.flaggems_path else None
         except (InputError, InputErrors) as exc:
             raise pytest.UsageError(str(exc)) from None
-        return rekey(your, ops), rekey(fg, ops)
+        your, fg = rekey(your, ops), rekey(fg, ops)
+        if self.settings.shard is not None and your is not None:
+            your = {op: configs for op, configs in your.items() if in_shard(op, self.settings.shard)}
+        return your, fg
 
     def owns(self, path: Path) -> bool:
         return path.resolve() in self.index
