@@ -390,6 +390,7 @@ main(sys.argv[3:])
 """
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(("where", "k"), [("moved", 0), ("moved", 1), ("moved", 3), ("moved", 5), ("staged", 3)])
 def test_an_import_killed_at_any_point_is_undone_by_the_next_run(tmp_path, checkout, capsys, where, k):
     """kill -9 after the journal (k=0) or after k of six files were moved into place, or while staging:

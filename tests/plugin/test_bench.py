@@ -47,7 +47,7 @@ def test_bench_items_regenerate_perf_files_that_reproduce_the_decisions(pytester
     # where the time went, and the reports people read, from the same session file
     full = json.loads((pytester.path / "out" / "session.json").read_text())
     assert full["operators"]["relu"]["seconds"]["bench"] > 0 and full["timing"]["tests_s"] > 0
-    assert full["rules"]["thresholds"]["2"] == 1000 and full["checks"]["bench_metric"] == "kernel"
+    assert full["rules"]["thresholds"]["2"] == 1000 and full["checks"]["bench_metric"] == "cudagraph"
     markdown = (pytester.path / "out" / "report.md").read_text()
     assert "| relu | pointwise | 1/1 | 1 |" in markdown and "time relative to CUDA &lt;= 1000 | selected |" in markdown
     assert "| 64x64 | float32 |" in markdown and "| operator | cpu |" in markdown

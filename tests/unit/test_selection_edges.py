@@ -115,3 +115,11 @@ def test_bandwidth_rule_needs_both_numbers_and_a_peak_above_zero():
 def test_aggregating_nothing_says_so():
     with pytest.raises(ValueError, match="^nothing to aggregate$"):
         aggregate([], "mean", higher_is_better=True)
+
+
+def test_a_tie_is_printed_at_three_decimals_in_both_batches():
+    your = {"a": (cfg([4], "float16", 1.0, 0.8),), "b": (cfg([4], "float16", 1.25, 1.0),)}
+    flaggems = {"a": (cfg([4], "float16", 1.3, 0.8),)}
+    decisions = {d.op: d for d in select(your, flaggems, rules())}
+    assert decisions["a"].reason == "mean speedup vs FlagGems 1.300x >= 1.3x"
+    assert decisions["b"].reason == "mean time relative to CUDA 1.250 <= 1.25"

@@ -211,9 +211,10 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "bench_metric",
-        "kernel",
+        "cudagraph",
         _choice("kernel", "cudagraph", "operator"),
-        "Timing that decides: kernel (do_bench), cudagraph or operator. Default: kernel.",
+        "Timing that decides on the GPU: cudagraph (device time by graph replay, SPEC 9), kernel "
+        "(do_bench: end to end from the launch) or operator (host timer). Default: cudagraph.",
     ),
     Option(
         "bench_shapes",
@@ -367,7 +368,7 @@ class Settings:
     max_memory: int | None = None
     timeout: float = 300.0
     bench: bool = False
-    bench_metric: str = "kernel"
+    bench_metric: str = "cudagraph"
     bench_shapes: str | None = None
     bench_dtypes: str = "float16,float32,bfloat16"
     allow_fallback: bool = False

@@ -1,11 +1,16 @@
 """Timing one operator against torch and FlagGems on one configuration (shape, dtype).
 
 Three timings, as FlagGems' own benchmark harness names them (``benchmark/consts.py``):
-``kernel`` (``triton.testing.do_bench``: CUDA events around each call, L2 flushed between calls,
-median), ``cudagraph`` (``do_bench_cudagraph``: replay of a captured graph, so device time
-without Python launch overhead) and ``operator`` (a host timer around synchronised calls: end to
-end, what a user of the op waits). ``kernel`` and ``cudagraph`` are both recorded on the GPU;
-the CPU has only ``operator`` timings, which decide nothing unless the user allows it (SPEC §7).
+
+- ``cudagraph`` (decides on the GPU, SPEC 9): device time by graph replay, measured by
+  ``time_interleaved``: per implementation one CUDA graph of k calls over rotated input copies
+  (k so that one replay takes about ``REPLAY_MS``), L2 flushed before each replay outside the
+  timed region, the implementations replayed in turn round after round until every median ratio
+  is known to +-0.5 % (``runner.steady``) or the round budget is spent;
+- ``kernel`` (recorded beside it): ``triton.testing.do_bench``, CUDA events around each call,
+  end to end from the host's launch, at a small budget;
+- ``operator``: a host timer around synchronised calls (what a user of the op waits); the only
+  timing on the CPU, where it decides nothing unless the user allows it (SPEC §7).
 """
 
 from __future__ import annotations
@@ -27,6 +32,11 @@ DEFAULT_SHAPES = {
 }
 QUANTILES = (0.2, 0.5, 0.8)
 CPU_MAX_ELEMENTS = 4096
+REPLAY_MS = 1.0  # one graph replay lasts about this long: k calls per graph
+MAX_CALLS_PER_GRAPH = 500
+ROUNDS_PER_CHECK = 5  # rounds recorded between two looks at the stopping rule (one sync each)
+KERNEL_REP_MS = 3.0  # do_bench's budget for the recorded end-to-end figure
+L2_FLUSH_BYTES = 256 << 20  # more than any current GPU's L2 (H100 50 MB, H200 60 MB, B200 126 MB)
 
 
 class NotBenchmarkable(CandidateError):
@@ -175,10 +185,11 @@ def _timing(samples: list[float]) -> Timing:
     return Timing(q[1], statistics.median(samples), q[7], len(samples))
 
 
-def time_kernel(call: Callable[[], Any], rounds: int, rep_ms: float) -> Timing:
+def time_kernel(call: Callable[[], Any], rounds: int, rep_ms: float, warmup_ms: float = 10.0) -> Timing:
     import triton.testing
 
-    return _timing([triton.testing.do_bench(call, warmup=10, rep=rep_ms, return_mode="median") for _ in range(rounds)])
+    return _timing([triton.testing.do_bench(call, warmup=warmup_ms, rep=rep_ms, return_mode="median")
+                    for _ in range(rounds)])  # fmt: skip
 
 
 def time_cudagraph(call: Callable[[], Any], rounds: int, rep_ms: float) -> Timing:
@@ -245,10 +256,78 @@ def inputs_for(
     return reference, *make_inputs(reference, config, device, params)
 
 
-def _modes(device: str, metric: str) -> tuple[str, ...]:
-    if device != "cuda":
-        return ("operator",)
-    return ("kernel", "cudagraph", "operator") if metric == "operator" else ("kernel", "cudagraph")
+class CaptureError(RuntimeError):
+    """An implementation cannot be captured in a CUDA graph (it synchronises, or copies to the host)."""
+
+
+def _capture(call: Callable[[], Any], calls: int) -> Any:
+    """A CUDA graph of ``calls`` calls (warmed up on a side stream first, as torch requires)."""
+    import torch
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            call()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    try:
+        with torch.cuda.graph(graph):
+            for _ in range(calls):
+                call()
+    except Exception as exc:  # noqa: BLE001 - whatever stops capture, the figure falls back to kernel
+        torch.cuda.synchronize()
+        raise CaptureError(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    return graph
+
+
+def _calls_per_graph(call: Callable[[], Any]) -> int:
+    """How many calls make one replay last about ``REPLAY_MS`` (from 5 timed calls)."""
+    import torch
+
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    call()
+    start.record()
+    for _ in range(5):
+        call()
+    end.record()
+    end.synchronize()
+    one = max(start.elapsed_time(end) / 5, 1e-4)
+    return max(1, min(MAX_CALLS_PER_GRAPH, round(REPLAY_MS / one)))
+
+
+def time_interleaved(calls: Mapping[str, Callable[[], Any]], contexts: Mapping[str, Callable[[], Any]]) -> dict[str, Timing]:
+    """Device time per call of each implementation by graph replay, the implementations in turn.
+
+    ``contexts`` gives, per implementation, a context manager factory active while its graph is
+    captured (``use_gems()`` for FlagGems: the graph then holds FlagGems' kernels). Raises
+    ``CaptureError`` when one implementation cannot be captured."""
+    import torch
+
+    from pytest_flaggems_import.runner import steady
+
+    graphs, per_graph = {}, {}
+    for impl, call in calls.items():
+        with contexts[impl]():
+            per_graph[impl] = _calls_per_graph(call)
+            graphs[impl] = _capture(call, per_graph[impl])
+    flush = torch.empty(L2_FLUSH_BYTES, dtype=torch.uint8, device="cuda")
+    times: dict[str, list[float]] = {impl: [] for impl in calls}
+    order = list(calls)
+    while not steady.settled(times):
+        events = []
+        for round_ in range(ROUNDS_PER_CHECK):
+            for impl in order[round_ % len(order):] + order[: round_ % len(order)]:  # who goes first rotates
+                flush.zero_()  # outside the events: L2 cold at every replay
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                graphs[impl].replay()
+                end.record()
+                events.append((impl, start, end))
+        torch.cuda.synchronize()
+        for impl, start, end in events:
+            times[impl].append(start.elapsed_time(end) / per_graph[impl])
+    return {impl: _timing(samples) for impl, samples in times.items()}
 
 
 def measure(
@@ -257,18 +336,21 @@ def measure(
     config: BenchConfig,
     device: str,
     *,
-    metric: str = "kernel",
+    metric: str = "cudagraph",
     params: Mapping[str, Any] | None = None,
     custom_inputs: Callable | None = None,
     with_flaggems: bool = False,
     rounds: int = 5,
-    rep_ms: float = 25.0,
 ) -> dict[str, Any]:
     """One perf row (SPEC §2 keys, milliseconds) with every timing's spread as extra keys.
 
-    Rounds alternate between the implementations, so slow drift of clocks or temperature
-    spreads over all three rather than biasing one of them.
+    On the GPU: ``cudagraph`` by ``time_interleaved`` and ``kernel`` beside it; ``metric`` says
+    which decides (when an implementation cannot be captured in a graph, ``kernel`` decides for
+    that configuration, and the row says why). On the CPU: ``operator``, ``rounds`` rounds, the
+    implementations alternating so drift spreads over all of them.
     """
+    import contextlib
+
     reference, args, kwargs = inputs_for(name, config, device, params or {}, custom_inputs)
     check_against(candidate, reference, args, kwargs, config.dtype)
     copies = input_copies(args)
@@ -276,23 +358,39 @@ def measure(
     if with_flaggems:
         impls["flaggems"] = reference  # dispatched to FlagGems under use_gems(), below
     calls = {impl: rotating(fn, args, kwargs, copies) for impl, fn in impls.items()}
-    modes = _modes(device, metric)
-    samples: dict[str, dict[str, list[float]]] = {i: {m: [] for m in modes} for i in impls}
-    for _ in range(rounds):
+    contexts = {impl: (_use_gems if impl == "flaggems" else contextlib.nullcontext) for impl in impls}
+    timings: dict[str, dict[str, Timing]] = {impl: {} for impl in impls}
+    row: dict[str, Any] = {"shape": list(config.shape), "dtype": config.dtype}
+    if device == "cuda":
+        decide = "kernel" if metric == "kernel" else "cudagraph"
+        try:
+            for impl, timing in time_interleaved(calls, contexts).items():
+                timings[impl]["cudagraph"] = timing
+        except CaptureError as exc:
+            decide, row["capture_error"] = "kernel", str(exc)
         for impl, call in calls.items():
-            for mode in modes:
-                samples[impl][mode].append(_one(mode, call, device, rep_ms, impl == "flaggems"))
-    timings = {i: {m: _timing(s) for m, s in by_mode.items()} for i, by_mode in samples.items()}
-    decide = metric if metric in modes else "operator"
-    row: dict[str, Any] = {
-        "shape": list(config.shape),
-        "dtype": config.dtype,
+            with contexts[impl]():
+                timings[impl]["kernel"] = time_kernel(call, 1, KERNEL_REP_MS, warmup_ms=1.0)
+        if metric == "operator":
+            decide = "operator"
+            for impl, call in calls.items():
+                with contexts[impl]():
+                    timings[impl]["operator"] = time_operator(call, rounds, device)
+    else:
+        decide = "operator"
+        samples: dict[str, list[float]] = {impl: [] for impl in impls}
+        for _ in range(rounds):
+            for impl, call in calls.items():
+                with contexts[impl]():
+                    samples[impl].append(time_operator(call, 1, device).p50)
+        timings = {impl: {"operator": _timing(s)} for impl, s in samples.items()}
+    row.update({
         "your_time": timings["your"][decide].p50,
         "cuda_time": timings["cuda"][decide].p50,
         "metric": decide,
         "device": device,
         "spread": {i: {m: t.as_dict() for m, t in by_mode.items()} for i, by_mode in timings.items()},
-    }
+    })  # fmt: skip
     if with_flaggems:
         row["flaggems_time"] = timings["flaggems"][decide].p50
     if device == "cuda":
@@ -306,6 +404,12 @@ def measure(
     return row
 
 
+def _use_gems() -> Any:
+    import flag_gems
+
+    return flag_gems.use_gems()
+
+
 def bytes_moved(args: Any, kwargs: Any, result: Any) -> int:
     """Bytes an op must at least move: every input tensor read once, every output written once."""
     import torch
@@ -313,19 +417,3 @@ def bytes_moved(args: Any, kwargs: Any, result: Any) -> int:
 
     tensors = [t for t in tree_flatten((args, kwargs, result))[0] if isinstance(t, torch.Tensor)]
     return sum(t.numel() * t.element_size() for t in tensors)
-
-
-def _one(mode: str, call: Callable[[], Any], device: str, rep_ms: float, gems: bool) -> float:
-    import contextlib
-
-    context: Any = contextlib.nullcontext()
-    if gems:
-        import flag_gems
-
-        context = flag_gems.use_gems()
-    with context:
-        if mode == "kernel":
-            return time_kernel(call, 1, rep_ms).p50
-        if mode == "cudagraph":
-            return time_cudagraph(call, 1, rep_ms).p50
-        return time_operator(call, 1, device).p50
