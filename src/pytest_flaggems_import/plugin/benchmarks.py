@@ -49,7 +49,7 @@ def bench_configs(session: FlaggemsSession, loaded: Loaded) -> list[Any]:
 
 
 def _bench_function(session: FlaggemsSession, loaded: Loaded, config: Any) -> Callable[..., None]:
-    from pytest_flaggems_import.runner import bench, device, isolate, proof
+    from pytest_flaggems_import.runner import bench, device, gpu_lock, isolate, proof
 
     spec = loaded.spec
     assert spec is not None and loaded.module is not None
@@ -67,8 +67,23 @@ def _bench_function(session: FlaggemsSession, loaded: Loaded, config: Any) -> Ca
             pytest.skip(f"not benchmarkable: {missing}")
         tests_module = request.node.parent.obj if spec.test_func else None
         custom = getattr(loaded.module, "bench_inputs", None) or getattr(tests_module, "bench_inputs", None)
+        # Timing never overlaps other work on the device (SPEC 9): tests in other workers wait.
+        with gpu_lock.for_device(session.device).alone():
+            row = _measured(request, candidate, config, custom)
+            props.put(request.node, props.BENCH, [row])
+            benchmark.extra_info.update(row)
+            # pytest-benchmark's own figure: the candidate end to end (synchronised calls).
+            _, args, kwargs = bench.inputs_for(spec.name, config, session.device, spec.params, custom)
+
+            def call() -> None:
+                candidate(*args, **kwargs)
+                device.synchronize(session.device)
+
+            benchmark.pedantic(call, rounds=10, warmup_rounds=2)
+
+    def _measured(request: pytest.FixtureRequest, candidate: Any, config: Any, custom: Any) -> dict[str, Any]:
         try:
-            row = bench.measure(
+            return bench.measure(
                 candidate, spec.name, config, session.device, metric=session.settings.bench_metric,
                 params=spec.params, custom_inputs=custom, with_flaggems=flaggems_has(session, spec),
             )  # fmt: skip
@@ -77,16 +92,6 @@ def _bench_function(session: FlaggemsSession, loaded: Loaded, config: Any) -> Ca
         except bench.WrongResult as exc:
             props.put(request.node, props.ERROR, str(exc))
             raise
-        props.put(request.node, props.BENCH, [row])
-        benchmark.extra_info.update(row)
-        # pytest-benchmark's own figure: the candidate end to end (synchronised calls).
-        _, args, kwargs = bench.inputs_for(spec.name, config, session.device, spec.params, custom)
-
-        def call() -> None:
-            candidate(*args, **kwargs)
-            device.synchronize(session.device)
-
-        benchmark.pedantic(call, rounds=10, warmup_rounds=2)
 
     return bench_operator
 

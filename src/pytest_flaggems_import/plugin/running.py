@@ -205,11 +205,20 @@ class CandidateRunner:
             out = self._fault_log or sys.stderr
             faulthandler.dump_traceback_later(self.settings.timeout + 60, exit=True, file=out)
         try:
-            with self.operator_context(loaded, route=item_kind(item) is not ItemKind.BENCH):
+            with self.operator_context(loaded, route=item_kind(item) is not ItemKind.BENCH), self._sharing(item):
                 return (yield)
         finally:
             if self.in_worker:
                 faulthandler.cancel_dump_traceback_later()
+
+    def _sharing(self, item: pytest.Item) -> contextlib.AbstractContextManager[None]:
+        """A test shares its device with other tests, never with a measurement (runner.gpu_lock);
+        a benchmark item takes the device alone inside its own call."""
+        if item_kind(item) is ItemKind.BENCH:
+            return contextlib.nullcontext()
+        from pytest_flaggems_import.runner import gpu_lock
+
+        return gpu_lock.for_device(self.device).sharing()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Any:
