@@ -1,7 +1,9 @@
 """Two sessions' measured speedups, configuration by configuration: how far apart they are
-(median, p95, max of |a - b| / a, in %), and whether every decision is the same.
+(median, p95, max of |a - b| / a, in %), and whether every decision is the same. Each folder is
+a --flaggems-report-dir with the run's --flaggems-regen files in ``regen/`` (unrounded times;
+session.json rounds to 0.001 ms, too coarse for a 5 us configuration).
 
-    python3 benchmarks/gpu/compare_sessions.py A/session.json B/session.json
+    python3 benchmarks/gpu/compare_sessions.py A_DIR B_DIR
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import sys
 from pathlib import Path
 
 
-def rows(path: str) -> tuple[dict, dict]:
-    session = json.loads(Path(path).read_text())
-    by_config = {}
-    for op, entry in session["operators"].items():
-        for row in entry.get("bench") or []:
-            by_config[(op, tuple(row["shape"]), row["dtype"])] = row
+def rows(folder: str) -> tuple[dict, dict]:
+    session = json.loads((Path(folder) / "session.json").read_text())
+    by_config: dict = {}
+    for name in ("your_perf_data.json", "flaggems_perf_data.json"):
+        for op, entry in json.loads((Path(folder) / "regen" / name).read_text()).items():
+            for row in entry["configs"]:
+                by_config.setdefault((op, tuple(row["shape"]), row["dtype"]), {}).update(row)
     return by_config, {d["op"]: d["selected"] for d in session["decisions"]}
 
 
@@ -29,7 +32,7 @@ def spread(values: list[float]) -> dict:
 
 def main() -> None:
     (a, decided_a), (b, decided_b) = rows(sys.argv[1]), rows(sys.argv[2])
-    timing = {k: json.loads(Path(p).read_text()).get("timing") for k, p in zip("ab", sys.argv[1:3], strict=True)}
+    timing = {k: json.loads((Path(p) / "session.json").read_text()).get("timing") for k, p in zip("ab", sys.argv[1:3], strict=True)}
     out = {"same decisions": decided_a == decided_b, "timing": timing}
     for against in ("cuda_time", "flaggems_time"):
         for label, keep in (("all", lambda r: True), ("configs > 20 us", lambda r: r["cuda_time"] > 0.020)):

@@ -14,7 +14,8 @@ for run in serial n4; do
   /usr/bin/time -f "$run wall %e s" python3 -m pytest -p no:cacheprovider -q $extra --flaggems-ops=/tmp/sub \
     --flaggems-device=cuda --flaggems-bench --flaggems-bench-shapes=1024x1024,4096x4096 \
     --flaggems-bench-dtypes=float16,float32 --flaggems-batch=1 --flaggems-gate=off \
-    --flaggems-report-dir=/tmp/out-$run > "$OUT/$run.log" 2>&1
-  tail -3 "$OUT/$run.log"; cp /tmp/out-$run/session.json "$OUT/session-$run.json"
+    --flaggems-report-dir=/tmp/out-$run --flaggems-regen=/tmp/out-$run/regen > "$OUT/$run.log" 2>&1
+  tail -3 "$OUT/$run.log"
 done
-python3 benchmarks/gpu/compare_sessions.py "$OUT/session-serial.json" "$OUT/session-n4.json" | tee "$OUT/compare.json"
+python3 benchmarks/gpu/compare_sessions.py /tmp/out-serial /tmp/out-n4 | tee "$OUT/compare.json"
+tar -C /tmp -czf "$OUT/sessions.tar.gz" out-serial out-n4
