@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -43,22 +44,30 @@ def test_perf_data_without_an_operator_file_is_rejected_and_never_imported(pytes
 
 def test_collect_only_writes_nothing_and_keeps_earlier_results(pytester, ops_dir_with_perf):
     run(pytester, "--flaggems-ops=ops", "--flaggems-report-dir=out")
-    before = {p.name: p.read_bytes() for p in (pytester.path / "out").iterdir()}
+    out = pytester.path / "out"
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert Path("report.html") in before and Path("charts/time.png") in before
     result = run(pytester, "--flaggems-ops=ops", "--flaggems-report-dir=out", "--co")
     assert result.ret == 0
-    assert {p.name: p.read_bytes() for p in (pytester.path / "out").iterdir()} == before
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert "flaggems selection" not in result.stdout.str()
 
 
 def test_a_deselected_run_is_partial_and_leaves_the_complete_results_alone(pytester, ops_dir_with_perf, add_op):
     add_op("add_two", operator_json("add_two"))
     run(pytester, "--flaggems-ops=ops", "--flaggems-report-dir=out", "--flaggems-batch=2", "--flaggems-allow-untested")
-    complete = {p.name: p.read_bytes() for p in (pytester.path / "out").iterdir() if p.is_file()}
+    out = pytester.path / "out"
+
+    def complete_files() -> dict:  # the complete run's files, reports and charts included
+        return {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file() and "partial" not in p.parts}
+
+    complete = complete_files()
+    assert Path("report.md") in complete and Path("charts/time.png") in complete
     assert read(pytester.path / "out" / "session.json")["partial"] is False
     # -k 300 runs one test of each operator: neither is complete, neither may be selected.
     result = run(pytester, "--flaggems-ops=ops", "--flaggems-report-dir=out", "--flaggems-batch=2", "-k", "300")
     result.stdout.fnmatch_lines(["*partial run*2 of 2 operators not fully evaluated*untouched*"])
-    assert {p.name: p.read_bytes() for p in (pytester.path / "out").iterdir() if p.is_file()} == complete
+    assert complete_files() == complete
     partial = read(pytester.path / "out" / "partial" / "session.json")
     assert partial["partial"] is True
     assert partial["operators"]["add_one"]["items"] == {"ran": 1, "collected": 4}  # load, 2 tests, isolation

@@ -211,14 +211,23 @@ class CandidateRunner:
             if self.in_worker:
                 faulthandler.cancel_dump_traceback_later()
 
-    def _sharing(self, item: pytest.Item) -> contextlib.AbstractContextManager[None]:
+    @contextlib.contextmanager
+    def _sharing(self, item: pytest.Item) -> Iterator[None]:
         """A test shares its device with other tests, never with a measurement (runner.gpu_lock);
         a benchmark item takes the device alone inside its own call."""
         if item_kind(item) is ItemKind.BENCH:
-            return contextlib.nullcontext()
-        from pytest_flaggems_import.runner import gpu_lock
+            yield
+            return
+        from pytest_flaggems_import.runner import device, gpu_lock
 
-        return gpu_lock.for_device(self.device).sharing()
+        with gpu_lock.for_device(self.device).sharing():
+            try:
+                yield
+            finally:
+                # Kernels it queued and did not wait for must not run into a measurement.
+                # (A broken CUDA context raises here: the isolation item reports that.)
+                with contextlib.suppress(Exception):
+                    device.synchronize(self.device)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Any:
