@@ -137,3 +137,72 @@ def test_a_file_named_after_another_operator_is_warned_about(tmp_path):
     spec = formats.operator_from_data(operator_json("aten::gelu"), tmp_path / "relu.json")
     assert formats.operator_warnings(spec) == [f"{tmp_path / 'relu.json'}: file name 'relu' does not match op_name 'aten::gelu'"]
     assert formats.operator_warnings(formats.operator_from_data(operator_json("aten::gelu"), tmp_path / "gelu.json")) == []
+
+
+@pytest.mark.parametrize(("data", "kind"), [
+    ({"op_name": "aten::gelu"}, "operator"), ({"code": "x = 1"}, "operator"),
+    ({"operators": {}, "batch": 1}, "selected"), ({"ops": {}, "version": 1}, "metadata"),
+    ({"operators": {}, "decisions": []}, "session"),
+    ({"gelu": {"configs": [{"shape": [8], "dtype": "float32", "your_time": 1.0, "cuda_time": 1.0}]}}, "your_perf"),
+    ({"gelu": {"configs": [{"shape": [8], "dtype": "float32", "flaggems_time": 1.0, "cuda_time": 1.0}]}}, "flaggems_perf"),
+    ({"operators": {}}, None), ({"batch": 1}, None), ({"ops": {}}, None), ({"version": 1}, None),
+    ({"decisions": []}, None), ({"gelu": [1, 2]}, None), ({"gelu": {"configs": []}}, None),
+    ({"gelu": {"configs": [1]}}, None), ([1, 2], None),
+])  # fmt: skip
+def test_a_file_under_another_name_is_told_by_its_content(data, kind):
+    assert formats.detect_kind("renamed.json", data) == kind
+
+
+def test_json_paths_quote_keys_that_are_not_names():
+    assert formats.json_path(["gelu", "configs", 3, "dtype"]) == "$.gelu.configs[3].dtype"
+    assert formats.json_path(["add.Tensor", "configs", 0]) == '$["add.Tensor"].configs[0]'
+    assert formats.json_path(["a b", "x"]) == '$["a b"].x'
+
+
+def test_an_op_name_the_schema_takes_but_no_parser_does_is_named(tmp_path):
+    [msg] = problems("operator", operator_json("aten::"), tmp_path, "bad.json")
+    assert msg.startswith(f"{tmp_path / 'bad.json'}: $.op_name: ")
+
+
+def test_an_operator_file_keeps_its_params_info_and_category(tmp_path):
+    data = {**operator_json("aten::huber_loss", params={"reduction": "mean"}, info={"total": 3, "success": 3}),
+            "category": "reduction"}  # fmt: skip
+    spec = formats.operator_from_data(data, tmp_path / "huber_loss.json")
+    assert (spec.params, spec.info, spec.category) == ({"reduction": "mean"}, {"total": 3, "success": 3}, "reduction")
+    bare = formats.operator_from_data(operator_json("aten::gelu"), tmp_path / "gelu.json")
+    assert (bare.params, bare.info, bare.category, bare.entry) == ({}, None, None, "gelu")
+    assert formats.operator_from_data(operator_json("aten::gelu", entry="gelu_fast"), tmp_path / "g.json").entry == "gelu_fast"
+
+
+def test_only_operator_files_are_collected_from_a_folder_and_a_broken_one_does_not_stop_it(tmp_path):
+    for name, data in {"a_gelu.json": operator_json("aten::gelu"), "your_perf_data.json": {},
+                       "flaggems_perf_data.json": {}, "session.json": {"operators": {}, "decisions": []},
+                       "selected_batch1.json": {}, "_metadata.json": {}, "notes.json": {"what": "a note"},
+                       "sub/z_relu.json": operator_json("aten::relu")}.items():  # fmt: skip
+        write_json(tmp_path / name, data)
+    (tmp_path / "b_broken.json").write_text("{")
+    (tmp_path / "c_list.json").write_text('["op_name"]')
+    found = [(p.relative_to(tmp_path).as_posix(), None if d is None else d["op_name"]) for p, d in formats.operator_files([tmp_path])]
+    assert found == [("a_gelu.json", "aten::gelu"), ("b_broken.json", None), ("sub/z_relu.json", "aten::relu")]
+
+
+def test_a_config_without_a_string_dtype_does_not_stop_the_duplicate_check(tmp_path):
+    data = {"gelu": {"configs": [
+        {"shape": [8], "dtype": 5, "your_time": 1.0, "cuda_time": 1.0},
+        {"shape": [8], "dtype": "float32", "your_time": 1.0, "cuda_time": 1.0},
+        {"shape": [8], "dtype": "fp32", "your_time": 2.0, "cuda_time": 1.0},
+    ]}}  # fmt: skip
+    found = problems("your_perf", data, tmp_path, "your_perf_data.json")
+    assert any(p.endswith("$.gelu.configs[2]: duplicate configuration shape=[8] dtype=float32 (first at configs[1])") for p in found)
+
+
+def test_load_errors_name_the_file_they_are_in(tmp_path):
+    broken = tmp_path / "your_perf_data.json"
+    broken.write_text('{"gelu": ')
+    with pytest.raises(InputError) as caught:
+        formats.load_perf(broken, "your_perf")
+    assert str(caught.value).startswith(f"{broken}: invalid JSON")
+    wrong = write_json(tmp_path / "selected_batch1.json", {"batch": 3})
+    with pytest.raises(InputErrors) as many:
+        formats.load_checked(wrong, "selected")
+    assert all(str(p).startswith(f"{wrong}: $") for p in many.value.problems)

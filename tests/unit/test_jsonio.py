@@ -145,3 +145,52 @@ def test_write_atomic_keeps_the_mode_of_the_file_it_replaces_and_makes_new_ones_
     finally:
         os.umask(old_umask)
     assert stat.S_IMODE((tmp_path / "fresh.json").stat().st_mode) == 0o644
+
+
+def test_every_read_error_names_the_file(tmp_path, monkeypatch):
+    from pytest_flaggems_import.errors import InputError
+
+    def message(path) -> str:
+        with pytest.raises(InputError) as caught:
+            jsonio.read_json(path)
+        return str(caught.value)
+
+    assert message(tmp_path / "missing.json") == f"{tmp_path / 'missing.json'}: no such file"
+    assert message(tmp_path) == f"{tmp_path}: not a regular file (a folder, FIFO or device): refused before reading"
+    exact = tmp_path / "exact.json"
+    exact.write_text("[1, 2]")
+    monkeypatch.setattr(jsonio, "MAX_INPUT_BYTES", 6)
+    assert jsonio.read_json(exact) == [1, 2]  # at the limit: read
+    exact.write_text("[1, 22]")
+    assert message(exact) == f"{exact}: 7 bytes: larger than any input this tool reads (6)"
+    monkeypatch.undo()
+    locked = tmp_path / "locked.json"
+    locked.write_text("{}")
+    monkeypatch.setattr(jsonio.Path, "read_bytes", lambda self: (_ for _ in ()).throw(PermissionError(13, "denied")))
+    assert message(locked) == f"{locked}: cannot read: [Errno 13] denied"
+    monkeypatch.undo()
+    for raw, said in ((b"\xff{}", "cannot read: 'utf-8' codec can't decode byte 0xff"),
+                      (b"[" * 100_000, "nested deeper than 64 levels"), (b"{\"a\": \"\\uD800\"}", "lone surrogate")):  # fmt: skip
+        with pytest.raises(InputError) as caught:
+            jsonio.parse_json(raw, "ops/x.json")
+        assert str(caught.value).startswith("ops/x.json: ") and said in str(caught.value)
+
+
+def test_nesting_is_refused_from_65_levels_on():
+    from pytest_flaggems_import.errors import InputError
+
+    assert jsonio.parse_json(b"[" * 64 + b"]" * 64, "x") is not None  # 64 levels: the limit
+    with pytest.raises(InputError, match="nested deeper than 64 levels"):
+        jsonio.parse_json(b"[" * 65 + b"]" * 65, "x")
+    # a scalar beside the deep part does not end the walk early
+    with pytest.raises(InputError, match="nested deeper than 64 levels"):
+        jsonio.parse_json(b"[" * 65 + b"]" * 64 + b", 1]", "x")
+    with pytest.raises(InputError, match="nested deeper than 64 levels"):
+        jsonio.parse_json(b'{"a": 1, "b": ' + b"[" * 64 + b"]" * 64 + b"}", "x")
+
+
+def test_rounding_to_other_digits_reaches_every_level():
+    assert jsonio.rounded({"a": [1.23456, {"b": 9.87654}], "c": 0.5}, 2) == {"a": [1.23, {"b": 9.88}], "c": 0.5}
+    values = [i / 7 for i in range(200)]
+    assert jsonio.round_floats(values, 2) == [round(v, 2) for v in values]  # the bulk path
+    assert jsonio.round_floats(values[:10], 2) == [round(v, 2) for v in values[:10]]  # the plain one

@@ -395,14 +395,14 @@ def operator_files(folders: Iterable[Path]) -> Iterator[tuple[Path, Any]]:
     """
     for folder in folders:
         for path in sorted(Path(folder).rglob("*.json")):
-            if path.name in STANDARD_NAMES or path.name == SESSION_FILE or path.name.startswith(SELECTED_PREFIX):
+            if path.name in STANDARD_NAMES or path.name.startswith(SELECTED_PREFIX):  # session.json among them
                 continue
             try:
                 data = read_json(path)
             except InputError:
                 yield path, None
                 continue
-            if detect_kind(path, data) == "operator" and isinstance(data, dict):
+            if isinstance(data, dict) and detect_kind(path, data) == "operator":
                 yield path, data
 
 
