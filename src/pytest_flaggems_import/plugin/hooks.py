@@ -6,6 +6,7 @@ Without ``--flaggems-ops`` nothing else happens: no torch, triton or flag_gems i
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -101,9 +102,14 @@ def pytest_configure(config: pytest.Config) -> None:
     # registered in every run, would let --strict-markers miss a typo elsewhere.
     for marker in ("flaggems_batch1", "flaggems_batch2", "flaggems_bench", *CATEGORIES):
         config.addinivalue_line("markers", f"{marker}: added by pytest-flaggems-import")
+    from pytest_flaggems_import.plugin.isolation import GPU
     from pytest_flaggems_import.plugin.session import FlaggemsSession
     from pytest_flaggems_import.runner import device
 
+    pinned = getattr(config, "workerinput", {}).get(GPU)
+    if pinned is not None:
+        # This worker's GPU (plugin.isolation): set before anything here initialises CUDA.
+        os.environ["CUDA_VISIBLE_DEVICES"] = pinned
     try:
         # Once, before collection: `cuda` without a GPU is a usage error now, not a traceback
         # after every operator failed to load; TRITON_INTERPRET is set before triton loads.

@@ -127,12 +127,17 @@ def crash_reason(fault_log: Path | None, hard_limit_s: float) -> str:
     return "the test ended its worker process without a Python error (os._exit, SIGKILL or the OOM killer)"
 
 
+GPU = "flaggems_gpu"  # workerinput key: the CUDA_VISIBLE_DEVICES entry a worker is pinned to
+
+
 class ControllerIsolation:
     """The controller's part of process isolation (registered only in xdist's controller)."""
 
-    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+    def __init__(self, config: pytest.Config, settings: Settings, device: str = "cpu") -> None:
         self.config = config
         self.settings = settings
+        self.device = device
+        self._gpus: list[str] | None = None
         self.isolated = settings.isolate == "process"
         self.retiring: set[str] = set()  # workers (gateway ids) that retire after an unclean operator
         self.worker_env: dict[str, Any] | None = None  # what the workers ran on, from the last one down
@@ -167,6 +172,17 @@ class ControllerIsolation:
             from pytest_flaggems_import.plugin.running import JOURNAL
 
             node.workerinput[JOURNAL] = self.journal_dir
+        if self.device == "cuda":
+            # One worker group per GPU: worker gwN gets entry N mod len of the caller's
+            # CUDA_VISIBLE_DEVICES list (or of the GPUs the driver counts); the worker sets it
+            # before CUDA starts (plugin.hooks). Timing stays one at a time per GPU (gpu_lock).
+            from pytest_flaggems_import.runner import device
+
+            if self._gpus is None:
+                self._gpus = device.visible_gpus()
+            pinned = device.gpu_for_worker(self._gpus, node.gateway.id)
+            if pinned is not None:
+                node.workerinput[GPU] = pinned
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:

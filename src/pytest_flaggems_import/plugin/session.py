@@ -100,7 +100,7 @@ class FlaggemsSession:
 
             config.pluginmanager.register(CandidateRunner(self), "flaggems-runner")
         if self.role is Role.CONTROLLER:
-            self.controller = ControllerIsolation(config, self.settings)
+            self.controller = ControllerIsolation(config, self.settings, self.device)
             config.pluginmanager.register(self.controller, "flaggems-isolation")
         if self.role.decides and guard.on_main_thread():
             # SIGTERM ends the session as Ctrl-C does: partial session.json, nothing incomplete selected.

@@ -79,6 +79,24 @@ def _driver_device_count() -> int | None:
 _CUDA_ERROR_NO_DEVICE = 100
 
 
+# -- several GPUs ------------------------------------------------------------------------
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use, as entries of ``CUDA_VISIBLE_DEVICES`` (indices or UUIDs):
+    the caller's list when it set one, else every device the driver counts."""
+    given = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if given is not None:
+        return [entry.strip() for entry in given.split(",") if entry.strip()]
+    return [str(i) for i in range(_driver_device_count() or 0)]
+
+
+def gpu_for_worker(gpus: list[str], worker_id: str) -> str | None:
+    """The one entry of ``gpus`` that xdist worker ``gwN`` is pinned to (workers go round the
+    GPUs: one worker group per GPU); None with fewer than two GPUs (nothing to choose)."""
+    if len(gpus) < 2 or not worker_id.startswith("gw") or not worker_id[2:].isdigit():
+        return None
+    return gpus[int(worker_id[2:]) % len(gpus)]
+
+
 def resolve_device(choice: str) -> str:
     """``auto`` → ``cuda`` when a GPU is usable, else ``cpu``; ``cuda`` without one is a usage error."""
     if choice == "cpu":
