@@ -270,3 +270,34 @@ def test_failure_line_reads_pytests_crash_message():
     made = report("relu", "t", "failed")
     made.longrepr = Longrepr()
     assert failure_line(made) == "RuntimeError: boom"
+
+
+def test_what_the_last_mutation_run_left_standing():
+    # zero durations stay zero
+    outcomes = outcomes_of(*complete_run())
+    assert outcomes.records["relu"].seconds == {"load": 0.0, "test": 0.0}
+    # the largest item count an operator reported is kept
+    outcomes = outcomes_of(report("relu", "load", kind="load", of=4), report("relu", "test[a]", of=3))
+    assert outcomes.completeness("relu") == (2, 4)
+    # a failing teardown after a passing call is a failure of that operator
+    teardown = report("relu", "test[b]", "failed", when="teardown")
+    assert reason(outcomes_of(*complete_run(), teardown)).startswith("tests failed: 1 of 3")
+    # a failure with nothing to quote says only the count
+    quiet = report("relu", "test[b]", "failed")
+    quiet.longrepr = None
+    assert reason(outcomes_of(report("relu", "load", kind="load"), report("relu", "test[a]"), quiet)) == "tests failed: 1 of 2"
+    # counters count past one
+    reports = [report("relu", "load", kind="load", of=5), *(with_props("relu", f"g{i}", (props.GHOST, False), of=5) for i in range(2)),
+               *(report("relu", f"s{i}", "skipped", of=5, when="setup") for i in range(2))]  # fmt: skip
+    record = outcomes_of(*reports).records["relu"]
+    assert (record.ghost_independent, record.skipped) == (2, 2)
+    # a skip's longrepr is a tuple, not text
+    from pytest_flaggems_import.plugin.outcomes import failure_line
+
+    assert failure_line(report("relu", "t", "skipped")) is None
+
+
+def test_the_vacuous_reason_in_full():
+    reports = [report("relu", "load", kind="load"), *(with_props("relu", f"t{i}", (props.VACUOUS, True)) for i in "ab")]
+    assert reason(outcomes_of(*reports)) == ("its tests pass whatever it returns (vacuous: run again with its results "
+                                             "made wrong, they still pass; --flaggems-allow-untested)")  # fmt: skip

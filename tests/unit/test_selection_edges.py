@@ -123,3 +123,11 @@ def test_a_tie_is_printed_at_three_decimals_in_both_batches():
     decisions = {d.op: d for d in select(your, flaggems, rules())}
     assert decisions["a"].reason == "mean speedup vs FlagGems 1.300x >= 1.3x"
     assert decisions["b"].reason == "mean time relative to CUDA 1.250 <= 1.25"
+
+
+def test_an_operator_without_perf_data_takes_its_batch_from_the_flaggems_data_unless_forced():
+    flaggems = {"has": (cfg([8], "float32", 1.0, 1.0),)}
+    [auto] = select({}, flaggems, rules(), operators=["has"])
+    assert (auto.batch, auto.reason) == (1, "no perf data")
+    [forced] = select({}, flaggems, rules("2"), operators=["has"])
+    assert forced.batch == 2
