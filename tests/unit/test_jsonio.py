@@ -194,3 +194,22 @@ def test_rounding_to_other_digits_reaches_every_level():
     values = [i / 7 for i in range(200)]
     assert jsonio.round_floats(values, 2) == [round(v, 2) for v in values]  # the bulk path
     assert jsonio.round_floats(values[:10], 2) == [round(v, 2) for v in values[:10]]  # the plain one
+
+
+def test_the_fourth_mutation_runs_survivors():
+    import warnings
+
+    from pytest_flaggems_import.errors import InputError
+
+    with pytest.raises(InputError) as caught:  # 65 levels: refused after parsing, named with the file
+        jsonio.parse_json(b"[" * 65 + b"]" * 65, "ops/deep.json")
+    assert str(caught.value) == "ops/deep.json: nested deeper than 64 levels"
+    with pytest.raises(InputError) as caught:
+        jsonio.parse_json(b'["\\udc00"]', "ops/s.json")
+    assert str(caught.value) == "ops/s.json: a string holds a lone surrogate (\\ud800-\\udfff): not Unicode text"
+    # rounding in bulk: a tie redone by round() keeps the digits asked for, and huge or infinite
+    # numbers raise no numpy warning on the way
+    assert jsonio.round_floats([0.125] * 100, 2) == [0.12] * 100
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert jsonio.round_floats([1e308, float("inf"), float("nan"), *[1.0] * 97]) == [1e308, None, None, *[1.0] * 97]
