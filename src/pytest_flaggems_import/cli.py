@@ -280,18 +280,12 @@ def cmd_import(args: argparse.Namespace) -> ExitStatus:
 
 def cmd_merge(args: argparse.Namespace) -> ExitStatus:
     from pytest_flaggems_import.core import shards
-    from pytest_flaggems_import.report import write_report
+    from pytest_flaggems_import.report import write_folder
 
     sessions = [formats.load_checked(path, "session") for path in args.sessions]
     merged = shards.merge([(str(path), s) for path, s in zip(args.sessions, sessions, strict=True)])
     decisions = [shards.decision_from_dict(d) for d in merged["decisions"]]
-    rules, provenance = shards.rules_from_dict(merged["rules"]), {**merged["provenance"], "partial": merged["partial"]}
-    for batch in (1, 2):
-        data = reports.selected_file(decisions, batch, rules, provenance)
-        jsonio.write_json(args.output / selected_name(batch), {**data, "partial": merged["partial"]})
-    jsonio.write_json(args.output / formats.SESSION_FILE, merged)
-    jsonio.write_atomic(args.output / reports.SELECTION_MD, reports.markdown_table(decisions))
-    write_report([merged], args.output)
+    write_folder(args.output, merged, decisions, shards.rules_from_dict(merged["rules"]))
     chosen = sum(d.selected for d in decisions)
     print(f"{args.output}: {len(decisions)} operators from {len(sessions)} shard(s), {chosen} selected")
     return ExitStatus.OK

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_flaggems_import.core import formats, jsonio, reports, selection
+from pytest_flaggems_import.core import jsonio, reports, selection
 from pytest_flaggems_import.core.settings import Settings
 from pytest_flaggems_import.plugin import benchmarks
 
@@ -43,14 +43,12 @@ def regenerate(session: FlaggemsSession) -> None:
         jsonio.write_json(folder / name, data)  # unrounded: select on it reproduces this session
 
 def write_reports(session: FlaggemsSession, rules: selection.Rules, folder: Path) -> None:
-    provenance = {**session.run_info, "partial": session.partial}
-    for batch in (1, 2):
-        data = reports.selected_file(session.decisions, batch, rules, provenance)
-        jsonio.write_json(folder / formats.selected_name(batch), {**data, "partial": session.partial})
+    from pytest_flaggems_import.report import write_folder
+
     written = jsonio.rounded({
         "partial": session.partial,
         "interrupted": session.interrupted,
-        "provenance": provenance,
+        "provenance": {**session.run_info, "partial": session.partial},
         "rules": {"batch": rules.batch, "thresholds": {str(b): t for b, t in rules.thresholds.items()},
                   "aggregate": rules.aggregate},
         "checks": checks_applied(session.settings),
@@ -59,11 +57,7 @@ def write_reports(session: FlaggemsSession, rules: selection.Rules, folder: Path
         "operators": {op: operator_entry(session, op) for op in sorted(session.records)},
         "decisions": [reports.decision_dict(d) for d in session.decisions],
     })  # fmt: skip
-    jsonio.write_json(folder / formats.SESSION_FILE, written)
-    jsonio.write_atomic(folder / reports.SELECTION_MD, reports.markdown_table(session.decisions))
-    from pytest_flaggems_import.report import write_report
-
-    write_report([written], folder)
+    write_folder(folder, written, session.decisions, rules)
 
 
 def checks_applied(settings: Settings) -> dict[str, Any]:

@@ -11,7 +11,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_flaggems_import.core.jsonio import write_atomic
+from pytest_flaggems_import.core import reports
+from pytest_flaggems_import.core.formats import SESSION_FILE, selected_name
+from pytest_flaggems_import.core.jsonio import write_atomic, write_json
+from pytest_flaggems_import.core.selection import Decision, Rules
 from pytest_flaggems_import.report import charts, html, markdown
 from pytest_flaggems_import.report.model import Report, build
 
@@ -39,3 +42,17 @@ def write_report(sessions: Sequence[Mapping[str, Any]], folder: Path, sources: S
     write_atomic(folder / REPORT_MD, markdown.render(report, {n: f"{CHARTS_DIR}/{n}.png" for n in pngs}))
     write_atomic(folder / REPORT_HTML, html.render(report, pngs))
     return report
+
+
+def write_folder(folder: Path, session: Mapping[str, Any], decisions: Sequence[Decision], rules: Rules) -> Report:
+    """Everything a report folder holds, from one session (as ``session.json`` holds it) and its
+    decisions: the selected files, ``session.json``, ``selection.md`` and the reports. The
+    plugin writes its run's folder with it, ``flaggems-import merge`` the shards' merged one."""
+    partial = bool(session.get("partial"))
+    provenance = {**session.get("provenance", {}), "partial": partial}
+    for batch in (1, 2):
+        data = reports.selected_file(decisions, batch, rules, provenance)
+        write_json(folder / selected_name(batch), {**data, "partial": partial})
+    write_json(folder / SESSION_FILE, session)
+    write_atomic(folder / reports.SELECTION_MD, reports.markdown_table(decisions))
+    return write_report([session], folder)
