@@ -206,3 +206,9 @@ def test_load_errors_name_the_file_they_are_in(tmp_path):
     with pytest.raises(InputErrors) as many:
         formats.load_checked(wrong, "selected")
     assert all(str(p).startswith(f"{wrong}: $") for p in many.value.problems)
+
+
+def test_a_config_that_is_not_an_object_is_a_schema_error_not_a_crash(tmp_path):
+    found = problems("your_perf", {"gelu": {"configs": [5, {"shape": [8], "dtype": "float32", "your_time": float("nan"),
+                                                             "cuda_time": 1.0}]}}, tmp_path, "your_perf_data.json")  # fmt: skip
+    assert any("$.gelu.configs[0]" in p for p in found) and any("configs[1].your_time: expected a finite" in p for p in found)
