@@ -283,8 +283,7 @@ def cmd_merge(args: argparse.Namespace) -> ExitStatus:
     from pytest_flaggems_import.report import write_folder
 
     sessions = [formats.load_checked(path, "session") for path in args.sessions]
-    merged = shards.merge([(str(path), s) for path, s in zip(args.sessions, sessions, strict=True)])
-    decisions = [shards.decision_from_dict(d) for d in merged["decisions"]]
+    merged, decisions = shards.merge([(str(path), s) for path, s in zip(args.sessions, sessions, strict=True)])
     write_folder(args.output, merged, decisions, shards.rules_from_dict(merged["rules"]))
     chosen = sum(d.selected for d in decisions)
     print(f"{args.output}: {len(decisions)} operators from {len(sessions)} shard(s), {chosen} selected")

@@ -44,6 +44,14 @@ def relu_test(entry: str, *, launch_in_test: bool = False) -> str:
         """) + call + f"    torch.testing.assert_close({entry}(x), torch.relu(x))\n"
 
 
+def ignores_strides(entry: str) -> str:
+    """The honest relu under another name, but reading its input's memory in order and writing a
+    fresh contiguous output: right on contiguous inputs, wrong on a transposed one."""
+    return HONEST.replace("def relu(", f"def {entry}(").replace(
+        "out = torch.empty_like(x)", "out = torch.empty(x.shape, dtype=x.dtype, device=x.device)"
+    )
+
+
 def screen(pytester, ops, files: dict, *options: str) -> tuple:
     """Write ``files`` into ``ops``, screen them on the CPU as batch 2; (result, selected file)."""
     for name, data in files.items():
@@ -155,9 +163,7 @@ def test_the_tools_own_gate_rejects_wrong_results_its_tests_never_look_at(pytest
     """relu_v7 ignores strides (reads its input's memory in order, writes a fresh contiguous
     output): right on the contiguous inputs its own tests use, wrong on a transposed one. Only the
     gate, run in fresh processes where test_func never ran, tries one; the honest relu passes it."""
-    strided_bug = HONEST.replace("def relu(", "def relu_v7(").replace(
-        "out = torch.empty_like(x)", "out = torch.empty(x.shape, dtype=x.dtype, device=x.device)"
-    )
+    strided_bug = ignores_strides("relu_v7")
     ops = pytester.mkdir("ops")
     files = {
         "relu": operator_json("relu", code=HONEST, test=relu_test("relu")),
@@ -257,9 +263,7 @@ def test_the_gates_cases_cannot_be_rewritten_by_the_code_it_checks(pytester):
     tries to make the check vacuous: an empty case list and an empty result file where the next
     process would read them, then exits cleanly. The cases reach the checking process from the
     deciding process's memory, and a result per case is required: it stays blocked."""
-    strided_bug = HONEST.replace("def relu(", "def relu_v13(").replace(
-        "out = torch.empty_like(x)", "out = torch.empty(x.shape, dtype=x.dtype, device=x.device)"
-    )
+    strided_bug = ignores_strides("relu_v13")
     forger = IN_GATE + textwrap.dedent("""
         if IN_GATE:
             import os, pathlib, torch

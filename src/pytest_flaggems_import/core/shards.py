@@ -43,8 +43,9 @@ def in_shard(op: str, shard: tuple[int, int] | None) -> bool:
     return shard is None or shard_of(op, shard[1]) == shard[0]
 
 
-def merge(sessions: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
-    """One session dict from the shards' (source name, session.json)."""
+def merge(sessions: Sequence[tuple[str, Mapping[str, Any]]]) -> tuple[dict[str, Any], list[Decision]]:
+    """One session dict from the shards' (source name, session.json), and its decisions in
+    ``selection.select``'s order."""
     if not sessions:
         raise UsageError("nothing to merge")
     first_source, first = sessions[0]
@@ -64,10 +65,9 @@ def merge(sessions: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
             owner[op] = source
             decisions.append(decision_from_dict(decision))
         operators.update(session.get("operators") or {})
-    merged_decisions = [dict(d) for _, s in sessions for d in s.get("decisions") or []]
-    order = {d.op: _order(d) for d in decisions}
-    merged_decisions.sort(key=lambda d: order[d["op"]])
-    return {
+    decisions.sort(key=_order)
+    as_written = {d["op"]: dict(d) for _, s in sessions for d in s.get("decisions") or []}
+    merged = {
         "partial": any(bool(s.get("partial")) for _, s in sessions),
         "interrupted": any(bool(s.get("interrupted")) for _, s in sessions),
         "provenance": {**(first.get("provenance") or {}), "shards": [source for source, _ in sessions]},
@@ -75,8 +75,9 @@ def merge(sessions: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
         "checks": dict(first.get("checks") or {}),
         "timing": _timing([s.get("timing") or {} for _, s in sessions]),
         "operators": {op: operators[op] for op in sorted(operators)},
-        "decisions": merged_decisions,
+        "decisions": [as_written[d.op] for d in decisions],
     }
+    return merged, decisions
 
 
 def _order(d: Decision) -> tuple[int, bool, float, str]:

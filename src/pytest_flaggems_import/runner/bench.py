@@ -192,12 +192,6 @@ def time_kernel(call: Callable[[], Any], rounds: int, rep_ms: float, warmup_ms: 
                     for _ in range(rounds)])  # fmt: skip
 
 
-def time_cudagraph(call: Callable[[], Any], rounds: int, rep_ms: float) -> Timing:
-    import triton.testing
-
-    return _timing([triton.testing.do_bench_cudagraph(call, rep=rep_ms, return_mode="median") for _ in range(rounds)])
-
-
 def time_operator(call: Callable[[], Any], rounds: int, device: str, min_ms: float = 5.0) -> Timing:
     """Host timer around synchronised calls (end to end, launch overhead included)."""
     import torch
