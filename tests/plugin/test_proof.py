@@ -277,3 +277,36 @@ def test_the_gates_cases_cannot_be_rewritten_by_the_code_it_checks(pytester):
     result, selected = screen(pytester, ops, files)
     assert selected["operators"] == {}, result.stdout.str()[-3000:]
     assert "the tool's own check could not finish: compare:" in selected["rejected"]["relu_v13"]
+
+
+def test_an_operators_gate_check_runs_while_later_operators_are_still_tested(pytester):
+    """relu's gate check starts as soon as its own items are done, not at the session's end:
+    relu_v14's test, which runs after relu's (fewer items: scheduled later), waits for relu's gate
+    process to show itself (a file it writes only there). Were the gate started at the end,
+    relu_v14's test would give up waiting and fail. Both are still checked and selected;
+    session.json counts the early starts."""
+    marker = pytester.path / "relu-gate-ran"
+    shows_itself = IN_GATE + f"if IN_GATE:\n    import pathlib\n    pathlib.Path({str(marker)!r}).write_text('x')\n"
+    waits = textwrap.dedent(f"""
+        import pathlib, time
+        import torch
+        from flag_gems.experimental_ops.relu_v14 import relu_v14
+
+        def test_relu_v14_while_relus_gate_runs():
+            x = torch.randn(300, device="cuda")
+            torch.testing.assert_close(relu_v14(x), torch.relu(x))
+            deadline = time.monotonic() + 600  # generous: only a missing early start runs it out
+            while not pathlib.Path({str(marker)!r}).exists() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert pathlib.Path({str(marker)!r}).exists()
+    """)
+    ops = pytester.mkdir("ops")
+    files = {
+        "relu": operator_json("relu", code=shows_itself + HONEST, test=relu_test("relu")),
+        "relu_v14": operator_json("relu_v14", code=HONEST.replace("def relu(", "def relu_v14("), test=waits),
+    }
+    result, selected = screen(pytester, ops, files)
+    assert sorted(selected["operators"]) == ["relu", "relu_v14"], result.stdout.str()[-3000:]
+    session = json.loads((pytester.path / "out" / "session.json").read_text())
+    assert session["timing"]["gate_checks"] == 2 and session["timing"]["gate_checks_early"] == 2
+    assert session["operators"]["relu"]["gate"]["checked"] > 0

@@ -1,41 +1,48 @@
-"""The correctness gate's side in the deciding process (runner/gate.py runs the checks): which
-operators it checks, a few at a time, and what its verdicts block."""
+"""The correctness gate's side in the deciding process (runner.gate runs the checks,
+runner.gatekeeper starts them): which operators it checks, when, and what its verdicts block."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from pytest_flaggems_import.core.settings import Settings
 from pytest_flaggems_import.plugin.outcomes import Block
 from pytest_flaggems_import.plugin.records import OpRecord
+from pytest_flaggems_import.runner.gate import finding
+from pytest_flaggems_import.runner.gatekeeper import Gatekeeper
 
-MAX_AT_ONCE = 8  # operators checked at once (each check is two processes, one after the other)
+MAX_AT_ONCE = 8  # operators checked at once (each check is a fresh process, then the referee)
 
 
-def gate_blocks(chosen: Iterable[OpRecord], your: Mapping[str, Any], device: str, settings: Settings) -> dict[str, Block]:
-    """Run the gate on each of ``chosen`` (operators about to be selected); record each verdict on
-    its record; the blocks for those it finds wrong. Candidate code runs only in the gate's own
-    fresh processes, never here, confined as the workers are (scratch ``HOME``, memory, sandbox)."""
-    from pytest_flaggems_import.runner import gate
+def gatekeeper(device: str, settings: Settings) -> Gatekeeper:
+    """The session's gatekeeper. Candidate code runs only in the gate's own fresh processes, never
+    here, confined as the workers are (scratch ``HOME``, memory, sandbox)."""
     from pytest_flaggems_import.runner.confine import Confinement
 
-    records = list(chosen)
     confinement = Confinement(sandbox=settings.sandbox == "bwrap", max_memory=settings.max_memory)
+    at_once = max(1, min(MAX_AT_ONCE, (os.cpu_count() or 2) // 2))
+    return Gatekeeper(device, settings.timeout, confinement, at_once)
 
-    def check(record: OpRecord) -> dict:
-        configs = [(list(c.shape), c.dtype) for c in your.get(record.op, ())]
-        return gate.check(Path(record.path), device, configs, settings.timeout, confinement)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(MAX_AT_ONCE, (os.cpu_count() or 2) // 2))) as pool:
-        verdicts = list(pool.map(check, records))
+def gate_configs(op: str, your: Mapping[str, Any]) -> list[tuple[list[int], str]]:
+    """The (shape, dtype) configurations the gate's cases start from: the deciding perf rows'."""
+    return [(list(c.shape), c.dtype) for c in your.get(op, ())]
+
+
+def gate_blocks(keeper: Gatekeeper, chosen: Iterable[OpRecord], your: Mapping[str, Any]) -> dict[str, Block]:
+    """The gate's verdict on each of ``chosen`` (operators about to be selected), recorded on its
+    record, waiting for those started early and starting the others; the blocks for those it
+    finds wrong."""
+    records = list(chosen)
+    for record in records:
+        keeper.start(Path(record.path), gate_configs(record.op, your))
     blocks = {}
-    for record, verdict in zip(records, verdicts, strict=True):
-        record.gate = verdict
-        why = gate.finding(verdict)
+    for record in records:
+        record.gate = keeper.verdict(Path(record.path), gate_configs(record.op, your))
+        why = finding(record.gate)
         if why is not None:
             blocks[record.op] = Block(f"{why} (--flaggems-gate=off)", failed=True)
     return blocks

@@ -41,7 +41,8 @@ class Outcomes:
         self.expected: dict[str, int] = {}  # op → number of items its file collected
         self.finished: dict[str, set[str]] = {}  # op → node ids with a final report
 
-    def add(self, report: pytest.TestReport) -> None:
+    def add(self, report: pytest.TestReport) -> str | None:
+        """Count ``report``; the operator it belongs to (None: not an operator's item)."""
         found = props.read(report)
         tag = props.ItemTag.from_json(found.get(props.ITEM))
         crashed = tag is None
@@ -51,7 +52,7 @@ class Outcomes:
             # it as a failed test that ran.
             tag = self._crashed_item(report)
         if tag is None or tag.op not in self.records:
-            return
+            return None
         record = self.records[tag.op]
         record.seconds[tag.kind.value] = record.seconds.get(tag.kind.value, 0.0) + (report.duration or 0.0)
         if tag.of is not None:
@@ -81,6 +82,7 @@ class Outcomes:
                     record.ghost_independent += 1
             if report.failed and record.first_failure is None:
                 record.first_failure = found.get(props.ERROR) or failure_line(report)
+        return tag.op
 
     def _crashed_item(self, report: pytest.TestReport) -> props.ItemTag | None:
         if not report.failed:
@@ -104,6 +106,10 @@ class Outcomes:
             if op not in self.records:
                 reasons[op] = Block("no operator file (perf data only)", failed=False)
         return reasons
+
+    def block_of(self, op: str, *, allow_untested: bool, bench_decides: bool) -> Block | None:
+        """Why ``op`` cannot be selected whatever its speed, from this run so far (None: nothing)."""
+        return self._block(op, self.records[op], allow_untested, bench_decides)
 
     def _block(self, op: str, r: OpRecord, allow_untested: bool, bench_decides: bool) -> Block | None:
         ran, expected = self.completeness(op)

@@ -53,7 +53,7 @@ def write_reports(session: FlaggemsSession, rules: selection.Rules, folder: Path
                   "aggregate": rules.aggregate},
         "checks": checks_applied(session.settings),
         "timing": {**{f"{phase}_s": seconds for phase, seconds in session.phases.items()},
-                   "workers": _workers(session.config)},
+                   "workers": _workers(session.config), **session.gate_checks},
         "operators": {op: operator_entry(session, op) for op in sorted(session.records)},
         "decisions": [reports.decision_dict(d) for d in session.decisions],
     })  # fmt: skip

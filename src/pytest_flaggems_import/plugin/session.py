@@ -21,15 +21,15 @@ from pytest_flaggems_import.core import formats, jsonio, reports, selection
 from pytest_flaggems_import.core.settings import Settings
 from pytest_flaggems_import.core.shards import in_shard
 from pytest_flaggems_import.errors import FlaggemsError, InputError, InputErrors
-from pytest_flaggems_import.plugin import benchmarks, props, reporting
+from pytest_flaggems_import.plugin import benchmarks, gating, props, reporting
 from pytest_flaggems_import.plugin.failures import candidate_summary
-from pytest_flaggems_import.plugin.gating import gate_blocks
 from pytest_flaggems_import.plugin.isolation import ControllerIsolation, Role, role
 from pytest_flaggems_import.plugin.items import LOADED, OperatorFile, item_kind
 from pytest_flaggems_import.plugin.outcomes import Block, Outcomes
 from pytest_flaggems_import.plugin.progress import Progress
 from pytest_flaggems_import.plugin.records import index_operators, rekey, unique_records
 from pytest_flaggems_import.runner import guard
+from pytest_flaggems_import.runner.gatekeeper import Gatekeeper
 
 
 class FlaggemsSession:
@@ -57,6 +57,9 @@ class FlaggemsSession:
         self.import_summary: list[str] = []
         self.started = time.perf_counter()
         self.phases: dict[str, float] = {}  # where the session's wall time went, seconds (session.json "timing")
+        self.gatekeeper: Gatekeeper | None = None  # the correctness gate's checks (SPEC 8), deciding process only
+        self.gated_early: set[str] = set()  # operators considered for an early gate check
+        self.gate_checks: dict[str, int] = {}  # checks run, and started before the session's end
 
     # -- inputs ---------------------------------------------------------------------------
     def _perf_path(self, given: Path | None, name: str) -> Path | None:
@@ -102,11 +105,15 @@ class FlaggemsSession:
         if self.role is Role.CONTROLLER:
             self.controller = ControllerIsolation(config, self.settings, self.device)
             config.pluginmanager.register(self.controller, "flaggems-isolation")
+        if self.role.decides and self.settings.gate == "on" and not config.option.collectonly:
+            self.gatekeeper = gating.gatekeeper(self.device, self.settings)
         if self.role.decides and guard.on_main_thread():
             # SIGTERM ends the session as Ctrl-C does: partial session.json, nothing incomplete selected.
             self._sigterm = signal.signal(signal.SIGTERM, _interrupt)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self.gatekeeper is not None:
+            self.gatekeeper.close()  # an interrupted session waits for none of its checks
         if self._sigterm is not None:
             signal.signal(signal.SIGTERM, self._sigterm)
 
@@ -145,9 +152,28 @@ class FlaggemsSession:
         # Until the first report: starting workers, importing torch and Triton, collecting.
         self.phases.setdefault("startup", time.perf_counter() - self.started)
         if not getattr(report, "flaggems_retired", False):
-            self.outcomes.add(report)
+            op = self.outcomes.add(report)
             if self.role.decides:
                 self.progress.after(report)
+                if op is not None and self.gatekeeper is not None and self.outcomes.complete(op):
+                    self._gate_early(op)
+
+    def _gate_early(self, op: str) -> None:
+        """Start the gate's check of ``op`` now, while others are tested, if it would be selected
+        on what is known of it (the final selection waits for the verdict, or starts the check
+        if this guess missed it: the guess decides when, never what)."""
+        if op in self.gated_early:
+            return
+        self.gated_early.add(op)
+        block = self.outcomes.block_of(op, allow_untested=self.settings.allow_untested,
+                                       bench_decides=self.device == "cuda" or self.settings.allow_cpu_timings)  # fmt: skip
+        your, flaggems = self.deciding_tables()
+        if block is not None or not your or op not in your:
+            return
+        folders = {op: self.records[op].folder_batch} if self.records[op].folder_batch is not None else {}
+        (decision,) = selection.select({op: your[op]}, flaggems, self.settings.rules, folders=folders)  # type: ignore[dict-item]
+        if decision.selected:
+            self.gatekeeper.start(Path(self.records[op].path), gating.gate_configs(op, your))  # type: ignore[union-attr]
 
     def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
         self.interrupted = True
@@ -175,8 +201,12 @@ class FlaggemsSession:
         chosen = [self.records[d.op] for d in self.decisions if d.selected and d.op in self.records]
         self.phases["tests"] = time.perf_counter() - self.started - self.phases.get("startup", 0.0)
         gate_started = time.perf_counter()
-        gated = gate_blocks(chosen, your or {}, self.device, self.settings) if self.settings.gate == "on" else {}
-        self.phases["gate"] = time.perf_counter() - gate_started
+        gated = {}
+        if self.gatekeeper is not None:
+            early = self.gatekeeper.started
+            gated = gating.gate_blocks(self.gatekeeper, chosen, your or {})
+            self.gate_checks = {"gate_checks": self.gatekeeper.started, "gate_checks_early": early}
+        self.phases["gate"] = time.perf_counter() - gate_started  # waiting for the checks: what overlap did not hide
         if gated:
             self.blocks.update(gated)
             self.decisions = selection.select(

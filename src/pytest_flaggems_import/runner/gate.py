@@ -2,13 +2,15 @@
 the reach of the candidate's tests.
 
 An operator's tests are its author's evidence, and they run in a worker its code controls. So for
-each operator about to be selected, the deciding process starts two fresh processes:
+each operator about to be selected, two processes check it:
 
-1. ``run``: loads only the operator's code (never ``test_func``), calls the entry on inputs made
-   from a seed, and saves the outputs (``torch.save``) to a file;
+1. ``run``: a fresh process per operator; loads only the operator's code (never ``test_func``),
+   calls the entry on inputs made from a seed, and saves the outputs (``torch.save``) to a file;
 2. ``compare``: never loads candidate code; makes the same inputs from the same seed, computes the
    ATen reference (in float64 where the dtype is floating), reads the outputs back with
-   ``torch.load(weights_only=True)`` and compares them with FlagGems' per-dtype tolerances.
+   ``torch.load(weights_only=True)`` and compares them with FlagGems' per-dtype tolerances. It
+   runs no candidate code, so one warm process (``serve``, the referee) compares every operator
+   of a session in turn (runner.gatekeeper), sparing a torch start per operator.
 
 The cases: each dtype of the perf file (float32 when it names none), its shapes (on the CPU only
 those up to 64K elements), an odd size (1023), a non-contiguous view (7x33, transposed), and the
@@ -28,8 +30,11 @@ working directory and ``HOME``, ``--flaggems-max-memory``, ``--flaggems-sandbox`
 reach both processes on their standard input, from the deciding process's memory: no file the
 candidate's process could rewrite decides what the second one checks.
 
+Both hold their GPU shared (runner.gpu_lock), as tests do: a gate started while other operators
+are being timed waits for the measurement, never overlaps it.
+
     python -m pytest_flaggems_import.runner.gate run OPERATOR.json DEVICE OUT.pt [MAX_MEMORY] < CASES
-    python -m pytest_flaggems_import.runner.gate compare OPERATOR.json DEVICE OUT.pt < CASES
+    python -m pytest_flaggems_import.runner.gate serve DEVICE < REQUESTS  (one JSON line each)
 """
 
 from __future__ import annotations
@@ -38,8 +43,6 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
-
-from pytest_flaggems_import.runner.confine import Confinement, Scratch  # standard library only
 
 DEGENERATE_SHAPES: tuple[tuple[int, ...], ...] = ((0,), (1,))  # wrong values there are reported, not held against it
 ODD_SHAPE = (1023,)
@@ -119,7 +122,7 @@ def run(operator: Path, device: str, all_cases: list[dict[str, Any]], out: Path)
 
     from pytest_flaggems_import.core import formats
     from pytest_flaggems_import.runner import device as devices
-    from pytest_flaggems_import.runner import isolate
+    from pytest_flaggems_import.runner import gpu_lock, isolate
 
     devices.prepare_process(device)
     spec = formats.load_operator(operator)
@@ -130,7 +133,7 @@ def run(operator: Path, device: str, all_cases: list[dict[str, Any]], out: Path)
         print(json.dumps({"unsupported": str(exc)}))  # nothing to compare: the second process is spared
         return
     results: list[Any] = []
-    with devices.device_context(device):
+    with devices.device_context(device), gpu_lock.for_device(device).sharing():
         module = isolate.load_code(spec, spec.category or "misc")
         entry = isolate.entry_function(module, spec)
         for case in all_cases:
@@ -153,15 +156,15 @@ def compare(operator: Path, device: str, all_cases: list[dict[str, Any]], out: P
 
     from pytest_flaggems_import.core import formats
     from pytest_flaggems_import.runner import device as devices
+    from pytest_flaggems_import.runner import gpu_lock
     from pytest_flaggems_import.runner.bench import aten_params
 
-    devices.prepare_process(device)
     spec = formats.load_operator(operator)
     op = _reference(spec.name.qualified)
     results = torch.load(out, weights_only=True)
     kwargs = aten_params(op, spec.params)
     verdict: dict[str, Any] = {"checked": 0, "wrong": [], "raised": [], "limits": [], "unsupported": None}
-    with devices.device_context(device):
+    with devices.device_context(device), gpu_lock.for_device(device).sharing():
         for case, result in zip(all_cases, results, strict=True):
             where = f"shape {tuple(case['shape'])} {case['dtype']}" + ("" if case["contiguous"] else " non-contiguous")
             if "unsupported" in result:
@@ -212,39 +215,6 @@ def _mismatch(outputs: list[Any], expected: list[Any], dtype: str) -> str | None
     return None
 
 
-def check(operator: Path, device: str, configs: list[tuple[list[int], str]], timeout: float,
-          confinement: Confinement | None = None) -> dict[str, Any]:  # fmt: skip
-    """Run both processes for one operator (from the deciding process, which imports no torch);
-    the verdict, with ``error`` set when the gate itself could not run (a crash, a time-out)."""
-    import subprocess
-    import tempfile
-
-    confinement = confinement or Confinement()
-    case_text = json.dumps(cases(configs, device))
-    with tempfile.TemporaryDirectory(prefix="flaggems-gate-") as folder:
-        scratch = Scratch.make(folder, "gate")  # what the candidate's process may write: its outputs too
-        operator, out = operator.resolve(), scratch.folder / "outputs.pt"
-        module = ["-m", "pytest_flaggems_import.runner.gate"]
-        memory = [] if confinement.max_memory is None else [str(confinement.max_memory)]
-        steps = {
-            "run": confinement.command([*module, "run", str(operator), device, str(out), *memory], scratch),
-            "compare": ([sys.executable, *module, "compare", str(operator), device, str(out)], None),
-        }
-        for command, (argv, env) in steps.items():
-            try:
-                done = subprocess.run(argv, cwd=scratch.folder, env=env, input=case_text, capture_output=True, text=True,
-                                      timeout=timeout, check=False)  # fmt: skip
-            except subprocess.TimeoutExpired:
-                return {"error": f"{command}: still running after {timeout:g} s"}
-            if done.returncode != 0:
-                last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-                return {"error": f"{command}: {last}"}
-            said = done.stdout.strip().splitlines()
-            if command == "run" and said and said[-1].startswith('{"unsupported"'):
-                return json.loads(said[-1])
-        return json.loads(said[-1])
-
-
 def finding(verdict: dict[str, Any]) -> str | None:
     """Why the verdict blocks the operator, or None."""
     if verdict.get("wrong"):
@@ -259,7 +229,28 @@ def finding(verdict: dict[str, Any]) -> str | None:
     return None
 
 
+VERDICT = "flaggems-gate-verdict "  # the referee's answer lines start with it; anything else is noise
+
+
+def serve(device: str) -> None:
+    """The referee: one request per line on stdin (operator, cases, outputs file), one verdict line
+    each on stdout; an exception is that operator's verdict (``error``), not the referee's end."""
+    from pytest_flaggems_import.runner import device as devices
+
+    devices.prepare_process(device)
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            verdict = compare(Path(request["operator"]), device, request["cases"], Path(request["outputs"]))
+        except Exception as exc:  # noqa: BLE001 - bad outputs (a forged file, too few results) are a finding
+            verdict = {"error": f"compare: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"}
+        print(VERDICT + json.dumps(verdict), flush=True)
+
+
 def main(argv: list[str]) -> int:
+    if argv[0] == "serve":
+        serve(argv[1])
+        return 0
     command, operator, device, out, *memory = argv
     if memory:
         from pytest_flaggems_import.runner.confine import limit_memory
@@ -268,11 +259,7 @@ def main(argv: list[str]) -> int:
         if why_not is not None:
             print(f"--flaggems-max-memory: {why_not}", file=sys.stderr)
             return 2
-    all_cases = json.loads(sys.stdin.read())
-    if command == "run":
-        run(Path(operator), device, all_cases, Path(out))
-        return 0
-    print(json.dumps(compare(Path(operator), device, all_cases, Path(out))))
+    run(Path(operator), device, json.loads(sys.stdin.read()), Path(out))
     return 0
 
 

@@ -1,0 +1,64 @@
+"""``runner.gatekeeper``: the gate's checks from the deciding process. A fresh process runs each
+operator's code; one warm referee compares them all, and nothing an operator does to its own
+check (a forged outputs file, the referee dying) changes another operator's verdict."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from helpers import RELU_CODE, operator_json, write_json
+from pytest_flaggems_import.runner.confine import Confinement
+from pytest_flaggems_import.runner.gate import finding
+from pytest_flaggems_import.runner.gatekeeper import Gatekeeper
+
+pytestmark = pytest.mark.subprocess
+
+HONEST = RELU_CODE.format(grid="triton.cdiv(x.numel(), 1024)")
+CONFIGS = [([8], "float32")]
+# Makes its own check vacuous: an empty results file where the referee reads it, then a clean exit.
+FORGER = """
+import os, pathlib, sys
+if sys.argv[0].endswith("gate.py"):
+    import torch
+    torch.save([], pathlib.Path(sys.argv[4]))
+    os._exit(0)
+"""
+
+
+@pytest.fixture
+def keeper():
+    keeper = Gatekeeper("cpu", timeout=600, confinement=Confinement(), at_once=2)
+    yield keeper
+    keeper.close()
+
+
+def operator(tmp_path, name, code):
+    return write_json(tmp_path / f"{name}.json", operator_json(name, code=code, test=None))
+
+
+def test_each_verdict_is_its_own_whatever_the_operators_checked_beside_it(tmp_path, keeper):
+    forged = operator(tmp_path, "relu_v2", FORGER + HONEST.replace("def relu(", "def relu_v2("))
+    honest = operator(tmp_path, "relu", HONEST)
+    strided = operator(tmp_path, "relu_v3", HONEST.replace("def relu(", "def relu_v3(").replace(
+        "out = torch.empty_like(x)", "out = torch.empty(x.shape, dtype=x.dtype, device=x.device)"))  # fmt: skip
+    for path in (forged, honest, strided):
+        keeper.start(path, CONFIGS)
+    assert finding(keeper.verdict(forged, CONFIGS)).startswith("the tool's own check could not finish: compare: ")
+    verdict = keeper.verdict(honest, CONFIGS)
+    assert verdict["checked"] > 0 and finding(verdict) is None
+    assert "non-contiguous" in finding(keeper.verdict(strided, CONFIGS))
+    assert keeper.started == 3
+
+
+def test_a_check_asked_for_twice_runs_once_and_a_dead_referee_is_replaced(tmp_path, keeper):
+    honest = operator(tmp_path, "relu", HONEST)
+    first = keeper.verdict(honest, CONFIGS)
+    assert keeper.verdict(honest, CONFIGS) is first and keeper.started == 1
+    referee = keeper.referee._process  # noqa: SLF001 - the referee's process, killed from outside
+    os.kill(referee.pid, signal.SIGKILL)
+    referee.wait()
+    again = keeper.verdict(operator(tmp_path, "relu_v4", HONEST.replace("def relu(", "def relu_v4(")), CONFIGS)
+    assert again["checked"] == first["checked"] > 0 and finding(again) is None
