@@ -9,8 +9,8 @@ each operator about to be selected, two processes check it:
 2. ``compare``: never loads candidate code; makes the same inputs from the same seed, computes the
    ATen reference (in float64 where the dtype is floating), reads the outputs back with
    ``torch.load(weights_only=True)`` and compares them with FlagGems' per-dtype tolerances. It
-   runs no candidate code, so one warm process (``serve``, the referee) compares every operator
-   of a session in turn (runner.gatekeeper), sparing a torch start per operator.
+   runs no candidate code, so a warm process (``serve``, a referee) compares one operator after
+   another (runner.gatekeeper), sparing a torch start per operator.
 
 The cases: each dtype of the perf file (float32 when it names none), its shapes (on the CPU only
 those up to 64K elements), an odd size (1023), a non-contiguous view (7x33, transposed), and the
@@ -39,6 +39,7 @@ are being timed waits for the measurement, never overlaps it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -133,21 +134,33 @@ def run(operator: Path, device: str, all_cases: list[dict[str, Any]], out: Path)
         print(json.dumps({"unsupported": str(exc)}))  # nothing to compare: the second process is spared
         return
     results: list[Any] = []
-    with devices.device_context(device), gpu_lock.for_device(device).sharing():
+    lock = gpu_lock.for_device(device)
+    with devices.device_context(device):
         module = isolate.load_code(spec, spec.category or "misc")
         entry = isolate.entry_function(module, spec)
         for case in all_cases:
-            try:
-                args = make_inputs(op, case, "cuda")
-            except LookupError as exc:
-                results.append({"unsupported": str(exc)})
-                continue
-            try:
-                value = entry(*args, **spec.params)  # type: ignore[operator]
-                results.append({"outputs": [t.detach().to("cpu").clone() for t in _tensors(value)]})
-            except Exception as exc:  # noqa: BLE001 - what it raises is the finding
-                results.append({"raised": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"})
+            # The GPU held shared case by case (a first call compiles: seconds), so a measurement
+            # waiting for it waits for one case, not for the whole check.
+            with lock.sharing():
+                results.append(_candidate_result(entry, op, case, spec.params, device))
     torch.save(results, out)
+
+
+def _candidate_result(entry: Any, op: Any, case: dict[str, Any], params: dict[str, Any], device: str) -> dict[str, Any]:
+    from pytest_flaggems_import.runner import device as devices
+
+    try:
+        args = make_inputs(op, case, "cuda")
+    except LookupError as exc:
+        return {"unsupported": str(exc)}
+    try:
+        value = entry(*args, **params)
+        return {"outputs": [t.detach().to("cpu").clone() for t in _tensors(value)]}
+    except Exception as exc:  # noqa: BLE001 - what it raises is the finding
+        return {"raised": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+    finally:
+        with contextlib.suppress(Exception):  # a broken context shows in the next case's result
+            devices.synchronize(device)  # nothing of this case still runs once the lock is let go
 
 
 def compare(operator: Path, device: str, all_cases: list[dict[str, Any]], out: Path) -> dict[str, Any]:
@@ -164,27 +177,29 @@ def compare(operator: Path, device: str, all_cases: list[dict[str, Any]], out: P
     results = torch.load(out, weights_only=True)
     kwargs = aten_params(op, spec.params)
     verdict: dict[str, Any] = {"checked": 0, "wrong": [], "raised": [], "limits": [], "unsupported": None}
-    with devices.device_context(device), gpu_lock.for_device(device).sharing():
+    lock = gpu_lock.for_device(device)
+    with devices.device_context(device):
         for case, result in zip(all_cases, results, strict=True):
-            where = f"shape {tuple(case['shape'])} {case['dtype']}" + ("" if case["contiguous"] else " non-contiguous")
             if "unsupported" in result:
                 verdict["unsupported"] = result["unsupported"]
                 continue
-            args = make_inputs(op, case, "cuda")
-            try:
-                expected = _tensors(op(*[_upcast(a) for a in args], **kwargs))
-                same_dtype = _tensors(op(*[a.clone() if hasattr(a, "clone") else a for a in args],
-                                         **kwargs))  # fmt: skip
-            except Exception:  # noqa: BLE001 - ATen itself does not take this case: not a finding
-                continue
-            verdict["checked"] += 1
-            if "raised" in result:  # a refusal; wrong only where the perf file claims the op works
-                (verdict["raised"] if case["claimed"] else verdict["limits"]).append(f"{where}: {result['raised']}")
-                continue
-            problem = _mismatch(result["outputs"], expected, case["dtype"])
-            if problem and _mismatch(result["outputs"], same_dtype, case["dtype"]) is not None:
-                (verdict["wrong"] if case["strict"] else verdict["limits"]).append(
-                    f"{where} (seed {case['seed']}): {problem}")  # fmt: skip
+            where = f"shape {tuple(case['shape'])} {case['dtype']}" + ("" if case["contiguous"] else " non-contiguous")
+            with lock.sharing():  # case by case, as in run()
+                args = make_inputs(op, case, "cuda")
+                try:
+                    expected = _tensors(op(*[_upcast(a) for a in args], **kwargs))
+                    same_dtype = _tensors(op(*[a.clone() if hasattr(a, "clone") else a for a in args],
+                                             **kwargs))  # fmt: skip
+                except Exception:  # noqa: BLE001 - ATen itself does not take this case: not a finding
+                    continue
+                verdict["checked"] += 1
+                if "raised" in result:  # a refusal; wrong only where the perf file claims the op works
+                    (verdict["raised"] if case["claimed"] else verdict["limits"]).append(f"{where}: {result['raised']}")
+                    continue
+                problem = _mismatch(result["outputs"], expected, case["dtype"])
+                if problem and _mismatch(result["outputs"], same_dtype, case["dtype"]) is not None:
+                    (verdict["wrong"] if case["strict"] else verdict["limits"]).append(
+                        f"{where} (seed {case['seed']}): {problem}")  # fmt: skip
     return verdict
 
 
@@ -202,7 +217,7 @@ def _mismatch(outputs: list[Any], expected: list[Any], dtype: str) -> str | None
     if len(outputs) != len(expected):
         return f"{len(outputs)} tensor(s) returned, ATen returns {len(expected)}"
     for got, ref in zip(outputs, expected, strict=True):
-        ref = ref.to("cpu")
+        got = got.to(ref.device)  # compared where the reference is: on the GPU, 16M elements take no time
         if got.shape != ref.shape:
             return f"shape {tuple(got.shape)}, ATen's is {tuple(ref.shape)}"
         if ref.is_floating_point():

@@ -1,6 +1,7 @@
 """The correctness gate from the deciding process (which imports no torch): it starts a fresh
-``run`` process per operator (runner.gate, confined as a worker is) and sends the outputs to one
-warm ``compare`` process, the referee, that checks every operator of the session in turn.
+``run`` process per operator (runner.gate, confined as a worker is) and sends the outputs to a
+warm ``compare`` process, a referee (one per check that may run at once), which checks the
+session's operators one after another.
 
 Checks start as soon as the session knows an operator is likely to be selected (plugin.gating,
 while other operators are still tested), a few at a time; the final selection waits for the
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import selectors
 import subprocess
 import sys
@@ -113,7 +115,11 @@ class Gatekeeper:
 
     def __init__(self, device: str, timeout: float, confinement: Confinement, at_once: int) -> None:
         self.device, self.timeout, self.confinement = device, timeout, confinement
-        self.referee = Referee(device, timeout)
+        # One referee per check that may run at once: each stays warm for the session's later checks.
+        self.referees = [Referee(device, timeout) for _ in range(at_once)]
+        self._idle: queue.SimpleQueue[Referee] = queue.SimpleQueue()
+        for referee in self.referees:
+            self._idle.put(referee)
         self._pool = ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="flaggems-gate")
         self._checks: dict[tuple[str, str], Future[dict[str, Any]]] = {}
         self._running: set[subprocess.Popen[str]] = set()
@@ -139,7 +145,8 @@ class Gatekeeper:
             with contextlib.suppress(OSError):
                 process.kill()
         self._pool.shutdown(wait=True)
-        self.referee.close()
+        for referee in self.referees:
+            referee.close()
 
     def _future(self, operator: Path, configs: list[tuple[list[int], str]]) -> Future[dict[str, Any]]:
         case_list = cases(configs, self.device)
@@ -163,7 +170,11 @@ class Gatekeeper:
             said = done["stdout"].strip().splitlines()
             if said and said[-1].startswith('{"unsupported"'):
                 return json.loads(said[-1])  # nothing to compare: the referee is spared
-            return self.referee.compare(operator, outputs, case_list)
+            referee = self._idle.get()
+            try:
+                return referee.compare(operator, outputs, case_list)
+            finally:
+                self._idle.put(referee)
 
     def _run(self, argv: list[str], env: dict[str, str], cwd: Path, stdin: str) -> dict[str, Any]:
         with self._lock:
