@@ -352,6 +352,115 @@ def test_with_a_branch_each_pull_request_is_a_commit_with_provenance_and_the_wor
     assert "already has a branch 'kernelgen'" in capsys.readouterr().err
 
 
+def branch_import(tmp_path, checkout, ops: dict) -> list[str]:
+    """The import arguments for ``ops`` into ``checkout`` as commits on branch ``kernelgen``."""
+    folder, sel = selected_ops(tmp_path, ops)
+    return ["import", "--selected", str(sel), "--ops-dir", str(folder), "--flaggems-root", str(checkout),
+            "--flaggems-pr-dir", str(tmp_path / "prs"), "--flaggems-pr-lines", "70", "--flaggems-branch", "kernelgen"]  # fmt: skip
+
+
+def committed(checkout: Path) -> None:
+    git(checkout, "init", "-q", "-b", "main")
+    git(checkout, "add", "-A")
+    git(checkout, "commit", "-q", "-m", "base")
+
+
+def test_a_branch_is_refused_outside_a_work_tree_and_with_uncommitted_changes_but_untracked_files_are_fine(
+    tmp_path, checkout, capsys
+):
+    args = branch_import(tmp_path, checkout, {"chalf": (CHALF, None)})
+    before = files_of(checkout)
+    assert main(args) == 1
+    assert f"{checkout} is not a git work tree: --flaggems-branch needs one" in capsys.readouterr().err
+    assert files_of(checkout) == before
+    committed(checkout)
+    yaml = checkout / "conf" / "operators.yaml"
+    yaml.write_text(yaml.read_text() + "# edited\n")
+    assert main(args) == 1
+    assert "has uncommitted changes; commit or stash them first" in capsys.readouterr().err
+    assert git(checkout, "branch", "--list", "kernelgen") == ""
+    git(checkout, "checkout", "--", "conf/operators.yaml")
+    (checkout / "notes.txt").write_text("mine, untracked\n")
+    assert main(args) == 0
+    assert git(checkout, "status", "--porcelain") == "?? notes.txt\n"  # committed on the branch, not here
+
+
+def test_a_branch_started_from_a_detached_head_leaves_the_checkout_detached_where_it_was(tmp_path, checkout):
+    args = branch_import(tmp_path, checkout, {"chalf": (CHALF, None)})
+    committed(checkout)
+    head = git(checkout, "rev-parse", "HEAD").strip()
+    git(checkout, "switch", "-q", "--detach", head)
+    assert main(args) == 0
+    assert git(checkout, "branch", "--show-current").strip() == ""  # still detached
+    assert git(checkout, "rev-parse", "HEAD").strip() == head
+    assert git(checkout, "rev-parse", "kernelgen~1").strip() == head
+
+
+def test_a_commit_failing_halfway_removes_the_branch_and_leaves_the_checkout_as_it_was(tmp_path, checkout, capsys):
+    """The second pull request's commit fails (a prepare-commit-msg hook, which --no-verify does
+    not skip, refuses it): the first commit is undone with the branch, the checkout is back on
+    main, its files as they were."""
+    ops = {"logit_backward": (LOGIT_BACKWARD, LOGIT_BACKWARD_TEST), "chalf": (CHALF, None)}
+    args = branch_import(tmp_path, checkout, ops)
+    committed(checkout)
+    before = files_of(checkout)
+    hook = checkout / ".git" / "hooks" / "prepare-commit-msg"
+    hook.write_text('#!/bin/sh\nif grep -q logit_backward "$1"; then echo "refused by hook" >&2; exit 1; fi\n')
+    hook.chmod(0o755)
+    assert main(args) == 1
+    assert "refused by hook" in capsys.readouterr().err
+    assert "[KernelGen] Add chalf operator" in git(checkout, "reflog", "--format=%gs")  # the first was committed
+    assert git(checkout, "branch", "--list").strip() == "* main"
+    assert files_of(checkout) == before
+    assert git(checkout, "status", "--porcelain", "--untracked-files=no") == ""
+
+
+@pytest.mark.parametrize(
+    ("identity", "author", "committer"),
+    [
+        ({}, "pytest-flaggems-import <pytest-flaggems-import@localhost>",
+         "pytest-flaggems-import <pytest-flaggems-import@localhost>"),
+        ({"config": ("Ada", "ada@example.org")}, "Ada <ada@example.org>", "Ada <ada@example.org>"),
+        ({"GIT_AUTHOR_NAME": "Bo", "GIT_AUTHOR_EMAIL": "bo@example.org"}, "Bo <bo@example.org>",
+         "pytest-flaggems-import <pytest-flaggems-import@localhost>"),
+    ],
+    ids=["no identity: the tool's", "the checkout's own", "author from the environment only"],
+)  # fmt: skip
+def test_a_branchs_commits_are_by_whoever_git_says_and_by_the_tool_where_git_knows_nobody(
+    tmp_path, checkout, monkeypatch, identity, author, committer
+):
+    args = branch_import(tmp_path, checkout, {"chalf": (CHALF, None)})
+    committed(checkout)  # (the helper's own identity, given to git directly)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.gitconfig, no system config
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.delenv("GIT_CONFIG_GLOBAL", raising=False)
+    for who in ("AUTHOR", "COMMITTER"):
+        for what in ("NAME", "EMAIL"):
+            monkeypatch.delenv(f"GIT_{who}_{what}", raising=False)
+    if "config" in identity:
+        git(checkout, "config", "user.name", identity["config"][0])
+        git(checkout, "config", "user.email", identity["config"][1])
+    for name, value in identity.items():
+        if name != "config":
+            monkeypatch.setenv(name, value)
+    assert main(args) == 0
+    made = subprocess.run(["git", "-C", str(checkout), "log", "-1", "--format=%an <%ae>%n%cn <%ce>", "kernelgen"],
+                          check=True, capture_output=True, text=True).stdout.splitlines()  # fmt: skip
+    assert made == [author, committer]
+
+
+def test_a_branchs_commits_skip_the_checkouts_commit_hooks(tmp_path, checkout):
+    """FlagGems' hooks (pre-commit) want tools and a network a screening machine may lack; the
+    pull requests are checked where they are reviewed. A hook that would refuse every commit."""
+    args = branch_import(tmp_path, checkout, {"chalf": (CHALF, None)})
+    committed(checkout)
+    hook = checkout / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\nexit 1\n")
+    hook.chmod(0o755)
+    assert main(args) == 0
+    assert "[KernelGen] Add chalf operator" in git(checkout, "log", "-1", "--format=%s", "kernelgen")
+
+
 def test_an_operators_own_benchmark_func_is_its_benchmark_file(tmp_path, checkout):
     bench = "import pytest\n\nfrom . import base, consts\n\n\n@pytest.mark.chalf\ndef test_chalf():\n    pass\n"
     ops, sel = selected_ops(tmp_path, {"chalf": (CHALF, None)})

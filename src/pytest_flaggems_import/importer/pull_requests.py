@@ -162,10 +162,11 @@ class _Git:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.env = dict(os.environ)
-        if not self.run("config", "user.email", check=False).strip() and "GIT_AUTHOR_EMAIL" not in self.env:
+        if not self.run("config", "user.email", check=False).strip():
             for who in ("AUTHOR", "COMMITTER"):  # git has no identity here (a CI machine): the tool's
-                self.env.setdefault(f"GIT_{who}_NAME", "pytest-flaggems-import")
-                self.env.setdefault(f"GIT_{who}_EMAIL", "pytest-flaggems-import@localhost")
+                if f"GIT_{who}_EMAIL" not in self.env:  # unless the environment gives this one
+                    self.env.setdefault(f"GIT_{who}_NAME", "pytest-flaggems-import")
+                    self.env[f"GIT_{who}_EMAIL"] = "pytest-flaggems-import@localhost"
         self.top = Path(self.run("rev-parse", "--show-toplevel", check=False).strip() or root)
 
     def run(self, *args: str, check: bool = True, stdin: str | None = None) -> str:
