@@ -45,10 +45,12 @@ def changed_lines(changes: Sequence[FileChange]) -> int:
     """Lines added plus lines removed, as ``git diff --stat`` counts them."""
     total = 0
     for change in changes:
-        old, new = (change.old or "").splitlines(), change.new.splitlines()
-        for line in difflib.unified_diff(old, new, n=0, lineterm=""):
-            if line[:1] in "+-" and not line.startswith(("+++", "---")):
-                total += 1
+        # From the diff's opcodes, not its text: a line whose content starts with "---" or "++"
+        # (a YAML document marker) reads like a file header in a unified diff.
+        matcher = difflib.SequenceMatcher(None, (change.old or "").splitlines(), change.new.splitlines())
+        for tag, old_from, old_to, new_from, new_to in matcher.get_opcodes():
+            if tag != "equal":
+                total += (old_to - old_from) + (new_to - new_from)
     return total
 
 
