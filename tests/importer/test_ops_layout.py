@@ -318,6 +318,29 @@ def test_an_import_as_pull_requests_of_limited_size_whose_patches_apply_in_turn(
     assert "| SUCCESS | 1.0 | 0.5 | 2.000 | [torch.Size([8])] float32 |" in text
 
 
+def test_the_pull_requests_summary_names_each_one_with_its_size_and_a_second_export_rewrites_them(
+    tmp_path, checkout, capsys
+):
+    ops, sel = selected_ops(tmp_path, {"logit_backward": (LOGIT_BACKWARD, LOGIT_BACKWARD_TEST), "chalf": (CHALF, None)})
+    prs = tmp_path / "prs"
+    args = ["import", "--selected", str(sel), "--ops-dir", str(ops), "--flaggems-root", str(checkout),
+            "--flaggems-pr-dir", str(prs), "--flaggems-pr-lines", "70"]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    sizes = {p.stem: sum(1 for line in p.read_text().splitlines()
+                         if line[:1] in "+-" and not line.startswith(("+++ ", "--- ")))
+             for p in prs.glob("*.patch")}  # fmt: skip
+    head = next(i for i, line in enumerate(out) if line.startswith("import into "))
+    assert out[head].endswith(f"as 2 pull request(s) of at most 70 changed lines, written to {prs}; checkout not written")
+    assert out[head + 1 : head + 3] == [f"  01-chalf: chalf ({sizes['01-chalf']} lines)",
+                                        f"  02-logit_backward: logit_backward ({sizes['02-logit_backward']} lines)"]  # fmt: skip
+    assert "Pull request 1 of 2: " in (prs / "01-chalf.md").read_text()
+    assert "Pull request 2 of 2: " in (prs / "02-logit_backward.md").read_text()
+    written = {p.name: p.read_text() for p in prs.iterdir()}
+    assert main(args) == 0  # the same export again: the files are rewritten, the same
+    assert {p.name: p.read_text() for p in prs.iterdir()} == written
+
+
 def git(root: Path, *args: str) -> str:
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@t"}  # fmt: skip

@@ -132,3 +132,26 @@ def test_a_commit_message_is_the_title_the_operators_and_the_provenance_as_trail
         "- aten::add_one (pointwise): add_one is fast\n- aten::add_two (pointwise): add_two is fast\n\n"
         "Imported-by: pytest-flaggems-import\nSession-sha256: ab12\n"
     )
+
+
+def test_a_dry_runs_diff_applies_and_shows_only_the_changed_files(tmp_path):
+    """``import --dry-run``'s diff (``transaction.unified_diff``): unchanged files are left out
+    wherever they come, a new file is ``/dev/null`` against ``b/``, a new empty file is named, and
+    a file without a final newline gets git's marker: the whole diff applies."""
+    from pytest_flaggems_import.importer.transaction import unified_diff
+
+    root = tmp_path / "checkout"
+    root.mkdir()
+    (root / "same.py").write_text("s = 1\n")
+    (root / "kept.py").write_text("a = 1\nb = 2")
+    changes = [FileChange(root / "same.py", "s = 1\n", "s = 1\n"),
+               FileChange(root / "kept.py", "a = 1\nb = 2", "a = 1\nb = 3"),
+               FileChange(root / "pkg" / "new.py", None, "x = 1\n"),
+               FileChange(root / "pkg" / "__init__.py", None, "")]  # fmt: skip
+    diff = unified_diff(changes, root)
+    assert "same.py" not in diff and "--- a/kept.py\n+++ b/kept.py\n" in diff
+    assert "--- /dev/null\n+++ b/pkg/new.py\n" in diff and "new empty file b/pkg/__init__.py\n" in diff
+    assert diff.count("\\ No newline at end of file\n") == 2  # the old last line and the new one
+    applicable = diff.replace("new empty file b/pkg/__init__.py\n", "")
+    subprocess.run(["git", "apply", "-"], cwd=root, input=applicable, text=True, check=True, capture_output=True)
+    assert (root / "kept.py").read_text() == "a = 1\nb = 3" and (root / "pkg" / "new.py").read_text() == "x = 1\n"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pytest_flaggems_import.errors import FlaggemsError
 from pytest_flaggems_import.importer import render
-from pytest_flaggems_import.importer.transaction import FileChange
+from pytest_flaggems_import.importer.transaction import FileChange, file_diff
 
 DEFAULT_LINES = 1000
 
@@ -76,12 +76,7 @@ def git_patch(changes: Sequence[FileChange], root: Path) -> str:
         out.append(f"diff --git a/{name} b/{name}\n")
         if change.old is None:
             out.append("new file mode 100644\n")
-        lines = difflib.unified_diff(
-            (change.old or "").splitlines(True), change.new.splitlines(True),
-            "/dev/null" if change.old is None else f"a/{name}", f"b/{name}",
-        )  # fmt: skip
-        for line in lines:
-            out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+        out += file_diff(change, name)
     return "".join(out)
 
 

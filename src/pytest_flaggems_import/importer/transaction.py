@@ -54,11 +54,18 @@ def unified_diff(changes: Sequence[FileChange], root: Path) -> str:
         if change.old is None and not change.new:
             out.append(f"new empty file b/{name}\n")  # difflib shows nothing for it
             continue
-        old = (change.old or "").splitlines(True)
-        out += difflib.unified_diff(
-            old, change.new.splitlines(True), "/dev/null" if change.old is None else f"a/{name}", f"b/{name}"
-        )
+        out += file_diff(change, name)
     return "".join(out)
+
+
+def file_diff(change: FileChange, name: str) -> list[str]:
+    """One file's unified diff (``a/name``, ``b/name``), each line ending in a newline: where the
+    file's last line has none, git's marker follows it, as ``git apply`` and ``patch`` expect."""
+    lines = difflib.unified_diff(
+        (change.old or "").splitlines(True), change.new.splitlines(True),
+        "/dev/null" if change.old is None else f"a/{name}", f"b/{name}",
+    )  # fmt: skip
+    return [line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines]
 
 
 @contextlib.contextmanager
