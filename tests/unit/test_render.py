@@ -52,14 +52,17 @@ EXPORT = "from m.gelu import gelu\n"
         # already two newlines at the end: no third
         ("import os\n\n", "import os\n" + EXPORT + '\n__all__ = [\n    "gelu",\n]\n'),
         # __all__ in the middle, another name after it: rewritten in place, the rest kept
-        ('import os\n__all__ = ["relu"]\nY = 2\n',
-         'import os\n' + EXPORT + '__all__ = [\n    "relu",\n    "gelu",\n]\nY = 2\n'),
+        ('import os\n__all__ = ["relu"]\nY = 2\nZ = 3\n',
+         'import os\n' + EXPORT + '__all__ = [\n    "relu",\n    "gelu",\n]\nY = 2\nZ = 3\n'),
+        # already imported, no __all__, no final newline: __all__ after one blank line
+        ("from m.gelu import gelu", 'from m.gelu import gelu\n\n__all__ = [\n    "gelu",\n]\n'),
         # a computed __all__ is not ours to rewrite
         ('import os\n__all__ = sorted(["relu"])\n', 'import os\n' + EXPORT + '__all__ = sorted(["relu"])\n'),
         # an attribute named __all__ is not the module's
         ('import os\nx.__all__ = ["relu"]\n', 'import os\n' + EXPORT + 'x.__all__ = ["relu"]\n\n__all__ = [\n    "gelu",\n]\n'),
     ],
-    ids=["docstring", "no-import", "no-final-newline", "blank-end", "all-in-middle", "computed-all", "attribute-all"],
+    ids=["docstring", "no-import", "no-final-newline", "blank-end", "all-in-middle", "imported-no-newline",
+         "computed-all", "attribute-all"],
 )  # fmt: skip
 def test_add_export_puts_the_import_after_the_last_one_and_the_name_in_all(before, after):
     assert render.add_export(before, "m.gelu", "gelu") == after
@@ -103,3 +106,19 @@ def test_a_new_registry_has_a_version_a_time_and_the_entries_sorted():
     assert list(merged["ops"]) == ["gelu", "silu"]
     without_ops = render.merge_metadata({"version": "1", "last_updated": "T0"}, {"gelu": {"x": 2}}, "T2")
     assert without_ops == {"version": "1", "last_updated": "T2", "ops": {"gelu": {"x": 2}}}
+
+
+def test_the_code_file_is_the_header_then_the_code_as_written_with_one_final_newline():
+    spec = formats.operator_from_data({"op_name": "gelu", "code": "\n\nimport torch  \n\n\n"}, "gelu.json")
+    c = render.Candidate(spec, "pointwise", 1, "fast", "gelu.json")
+    assert render.render_code(c) == render.render_header(c) + "\n\nimport torch  \n"
+    ends_in_x = render.Candidate(formats.operator_from_data({"op_name": "gelu", "code": "X = 1\nY = X"}, "g.json"),
+                                 "pointwise", 1, "fast", "g.json")  # fmt: skip
+    assert render.render_code(ends_in_x).endswith("\nY = X\n")  # only newlines are trimmed
+
+
+def test_an_operator_with_one_function_per_overload_exports_each_of_them_and_nothing_else():
+    code = "def helper(x):\n    pass\n\ndef multiply_Tensor(a, b):\n    pass\n\ndef multiply_Scalar(a, b):\n    pass\n" \
+           "\ndef multiply_(a, b):\n    pass\n"  # fmt: skip
+    spec = formats.operator_from_data({"op_name": "multiply", "code": code}, "multiply.json")
+    assert render.exported_names(spec) == ["multiply_Tensor", "multiply_Scalar"]
