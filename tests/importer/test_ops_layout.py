@@ -419,13 +419,19 @@ def test_a_branch_started_from_a_detached_head_leaves_the_checkout_detached_wher
     assert git(checkout, "rev-parse", "kernelgen~1").strip() == head
 
 
-def test_a_commit_failing_halfway_removes_the_branch_and_leaves_the_checkout_as_it_was(tmp_path, checkout, capsys):
+@pytest.mark.parametrize("detached", [False, True], ids=["on-main", "detached-head"])
+def test_a_commit_failing_halfway_removes_the_branch_and_leaves_the_checkout_as_it_was(
+    tmp_path, checkout, capsys, detached
+):
     """The second pull request's commit fails (a prepare-commit-msg hook, which --no-verify does
     not skip, refuses it): the first commit is undone with the branch, the checkout is back on
     main, its files as they were."""
     ops = {"logit_backward": (LOGIT_BACKWARD, LOGIT_BACKWARD_TEST), "chalf": (CHALF, None)}
     args = branch_import(tmp_path, checkout, ops)
     committed(checkout)
+    head = git(checkout, "rev-parse", "HEAD").strip()
+    if detached:
+        git(checkout, "switch", "-q", "--detach", head)
     before = files_of(checkout)
     hook = checkout / ".git" / "hooks" / "prepare-commit-msg"
     hook.write_text('#!/bin/sh\nif grep -q logit_backward "$1"; then echo "refused by hook" >&2; exit 1; fi\n')
@@ -433,7 +439,9 @@ def test_a_commit_failing_halfway_removes_the_branch_and_leaves_the_checkout_as_
     assert main(args) == 1
     assert "refused by hook" in capsys.readouterr().err
     assert "[KernelGen] Add chalf operator" in git(checkout, "reflog", "--format=%gs")  # the first was committed
-    assert git(checkout, "branch", "--list").strip() == "* main"
+    assert git(checkout, "branch", "--list", "kernelgen") == ""
+    assert git(checkout, "branch", "--show-current").strip() == ("" if detached else "main")
+    assert git(checkout, "rev-parse", "HEAD").strip() == head
     assert files_of(checkout) == before
     assert git(checkout, "status", "--porcelain", "--untracked-files=no") == ""
 
