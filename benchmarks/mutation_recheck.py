@@ -46,6 +46,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args(argv)
     baseline = failing(args.mutants, "", args.tests, [])
+    if "(error)" in baseline:
+        print("the tests do not run on the unmutated code (collection error, bad arguments?)", file=sys.stderr)
+        return 2
     names = survivors(args.results, args.part)
     with ThreadPoolExecutor(args.jobs) as pool:
         verdicts = list(pool.map(lambda n: failing(args.mutants, n, args.tests, baseline), names))
