@@ -27,13 +27,7 @@ if [ "$1" = cold ]; then
   python3 -c "import json; t=json.load(open('/tmp/out-plugin2/session.json'))['timing']; print('plugin2 timing', t)" | tee -a "$OUT/walls.txt"
 fi
 if [ "$1" = scale ]; then
-  python3 -m corpus.build .whl/flag_gems-5.0.2-py3-none-any.whl /tmp/corpus > /dev/null
-  export TRITON_CACHE_DIR=/tmp/triton-cache-scale
-  /usr/bin/time -f "scale wall %e s" python3 -m pytest -p no:cacheprovider -q -n 4 --flaggems-ops=/tmp/corpus \
-    --flaggems-device=cuda --flaggems-bench --flaggems-bench-shapes=1024x1024,4096x4096 \
-    --flaggems-bench-dtypes=float16,float32 --flaggems-timeout=120 --flaggems-report-dir=/tmp/out-scale \
-    > "$OUT/scale.log" 2>&1
-  tail -4 "$OUT/scale.log"
+  bash benchmarks/gpu/scale.sh > /dev/null  # the run itself: scale.sh (its log, session and summary in $OUT)
   python3 - <<'PY' | tee "$OUT/scale-summary.json"
 import json
 s = json.load(open("/tmp/out-scale/session.json"))
@@ -43,5 +37,4 @@ gated = [op for op, e in ops.items() if e.get("gate")]
 print(json.dumps({"operator files": len(ops), "benchmarked": sum(bool(e.get("bench")) for e in ops.values()),
                   "gated": len(gated), "selected": selected, "timing": s["timing"]}, indent=1))
 PY
-  cp /tmp/out-scale/session.json "$OUT/session-scale.json"
 fi
