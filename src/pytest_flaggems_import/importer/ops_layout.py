@@ -115,11 +115,22 @@ def add_imports(text: str, imports: Sequence[tuple[str, Sequence[str]]], package
     places = placements([m.rpartition(".")[2] for _, m in siblings], list(wanted))
     if not places:
         return text
-    end = siblings[-1][0] + 1 if siblings else 0
+    end = siblings[-1][0] + 1 if siblings else _preamble_length(body)
     for at in sorted(places, reverse=True):  # from the bottom: earlier indices stay valid
         index = siblings[at][0] if at < len(siblings) else end
         body[index:index] = [_import_statement(*wanted[stem]) for stem in places[at]]
     return tree.with_changes(body=body).code
+
+
+def _preamble_length(body: Sequence[cst.BaseStatement]) -> int:
+    """How many statements open the module as its docstring and imports (``from __future__``
+    first of all): the first imports of the package go after them."""
+    for i, statement in enumerate(body):
+        parts = statement.body if isinstance(statement, cst.SimpleStatementLine) else [statement]
+        docstring = i == 0 and all(isinstance(p, cst.Expr) and isinstance(p.value, cst.SimpleString) for p in parts)
+        if not docstring and not all(isinstance(p, (cst.Import, cst.ImportFrom)) for p in parts):
+            return i
+    return len(body)
 
 
 def _string_value(node: cst.BaseExpression) -> str | None:
@@ -140,31 +151,115 @@ class _SequenceInsert(cst.CSTTransformer):
         if self.target not in names or not isinstance(updated.value, (cst.List, cst.Tuple)):
             return updated
         self.found = True
-        elements = list(updated.value.elements)
-        places = placements([self.key_of(e.value) or "" for e in elements], list(self.new))
-        return updated.with_changes(value=updated.value.with_changes(elements=_inserted(elements, places, self.new)))
+        places = placements([self.key_of(e.value) or "" for e in updated.value.elements], list(self.new))
+        return updated.with_changes(value=_inserted(updated.value, places, self.new))
 
 
-def _inserted(elements: list[cst.Element], places: dict[int, list[str]],
-              new: dict[str, cst.BaseExpression]) -> list[cst.Element]:  # fmt: skip
-    """``elements`` with the new values at their places, the existing ones untouched (their
-    commas carry comments). Between two elements the comma carries the line break and indent of
-    the next one; the last one's leads to the closing bracket."""
+def _inserted(sequence: cst.List | cst.Tuple, places: dict[int, list[str]],
+              new: dict[str, cst.BaseExpression]) -> cst.List | cst.Tuple:  # fmt: skip
+    """``sequence`` with the new values at their places, separated as its first two elements are
+    (comma, line break, indent). Comments stay where they belong: a comment at the end of an
+    element's line with that element, comment lines above an element above it; new elements get
+    none. (libcst keeps an element's end-of-line comment in the whitespace after its comma, or
+    before the closing bracket for the last one, and comment lines in the whitespace before the
+    element they precede.)"""
     if not places:
-        return elements
-    if not elements:
-        return [cst.Element(new[key], comma=cst.Comma()) for key in places[0]]
-    between = elements[0].comma if len(elements) > 1 else elements[-1].comma
+        return sequence
+    elements = list(sequence.elements)
+    if not elements:  # ["a", "b"]; a tuple of one keeps its comma
+        space = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+        added = [cst.Element(new[key], comma=space) for key in places[0]]
+        last = cst.Comma() if isinstance(sequence, cst.Tuple) and len(added) == 1 else cst.MaybeSentinel.DEFAULT
+        return sequence.with_changes(elements=[*added[:-1], added[-1].with_changes(comma=last)])
+    opening, closing = _opening(sequence), _closing(sequence)
+    separator = _separator(elements, opening)
     out: list[cst.Element] = []
     for i in range(len(elements) + 1):
-        out += [cst.Element(new[key], comma=between) for key in places.get(i, [])]
+        if i in places:
+            added = [cst.Element(new[key], comma=separator) for key in places[i]]
+            if i == 0:  # the comment lines above the first element stay above it
+                added[-1] = _with_lines(added[-1], opening)
+                opening = _blank(opening, keep_first_line=True)
+            elif i < len(elements):  # ... and above any other, after the comma before it
+                added[-1] = _with_lines(added[-1], out[-1].comma.whitespace_after)
+                out[-1] = _without_lines(out[-1])
+            else:  # after the last: it keeps its end-of-line comment, the closing comma moves on
+                added[-1] = added[-1].with_changes(comma=out[-1].comma)
+                out[-1], closing = _no_longer_last(out[-1], separator, closing)
+            out += added
         if i < len(elements):
             out.append(elements[i])
-    if places.get(len(elements)):  # new last elements: the closing comma moves to the new last one
-        old_last = out.index(elements[-1])
-        out[old_last] = elements[-1].with_changes(comma=between)
-        out[-1] = out[-1].with_changes(comma=elements[-1].comma)
-    return out
+    return _with_brackets(sequence.with_changes(elements=out), opening, closing)
+
+
+def _separator(elements: list[cst.Element], opening: cst.BaseParenthesizableWhitespace) -> cst.Comma:
+    """The comma after a new element: as after the first element (comments left out); in a
+    sequence of one, a line break and indent as after the opening bracket, else one space."""
+    if len(elements) > 1 and isinstance(elements[0].comma, cst.Comma):
+        return elements[0].comma.with_changes(whitespace_after=_blank(elements[0].comma.whitespace_after))
+    if isinstance(opening, cst.ParenthesizedWhitespace):
+        return cst.Comma(whitespace_after=_blank(opening))
+    return cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+
+
+def _no_longer_last(element: cst.Element, separator: cst.Comma, closing: cst.BaseParenthesizableWhitespace,
+                    ) -> tuple[cst.Element, cst.BaseParenthesizableWhitespace]:  # fmt: skip
+    """The old last element, now followed by another, and the whitespace before the closing
+    bracket: the end-of-line comment that whitespace held goes with the element."""
+    after = separator.whitespace_after
+    if not (isinstance(closing, cst.ParenthesizedWhitespace) and isinstance(after, cst.ParenthesizedWhitespace)):
+        return element.with_changes(comma=separator), closing
+    comma = separator.with_changes(whitespace_after=after.with_changes(first_line=closing.first_line))
+    return element.with_changes(comma=comma), closing.with_changes(first_line=cst.TrailingWhitespace())
+
+
+def _blank(whitespace: cst.BaseParenthesizableWhitespace, keep_first_line: bool = False) -> cst.BaseParenthesizableWhitespace:
+    """``whitespace`` without its comments (the end-of-line one too unless ``keep_first_line``)."""
+    if not isinstance(whitespace, cst.ParenthesizedWhitespace):
+        return whitespace
+    return whitespace.with_changes(first_line=whitespace.first_line if keep_first_line else cst.TrailingWhitespace(), empty_lines=[])
+
+
+def _with_lines(element: cst.Element, source: cst.BaseParenthesizableWhitespace) -> cst.Element:
+    """``element`` with the comment lines of ``source`` after its comma (above the next element)."""
+    comma = element.comma
+    if not isinstance(source, cst.ParenthesizedWhitespace) or not source.empty_lines or not isinstance(comma, cst.Comma):
+        return element
+    after = comma.whitespace_after
+    if not isinstance(after, cst.ParenthesizedWhitespace):
+        return element
+    return element.with_changes(comma=comma.with_changes(whitespace_after=after.with_changes(empty_lines=source.empty_lines)))
+
+
+def _without_lines(element: cst.Element) -> cst.Element:
+    comma = element.comma
+    if not isinstance(comma, cst.Comma) or not isinstance(comma.whitespace_after, cst.ParenthesizedWhitespace):
+        return element
+    return element.with_changes(comma=comma.with_changes(whitespace_after=_blank(comma.whitespace_after, keep_first_line=True)))
+
+
+def _opening(sequence: cst.List | cst.Tuple) -> cst.BaseParenthesizableWhitespace:
+    if isinstance(sequence, cst.List):
+        return sequence.lbracket.whitespace_after
+    return sequence.lpar[0].whitespace_after if sequence.lpar else cst.SimpleWhitespace("")
+
+
+def _closing(sequence: cst.List | cst.Tuple) -> cst.BaseParenthesizableWhitespace:
+    if isinstance(sequence, cst.List):
+        return sequence.rbracket.whitespace_before
+    return sequence.rpar[-1].whitespace_before if sequence.rpar else cst.SimpleWhitespace("")
+
+
+def _with_brackets(sequence: cst.List | cst.Tuple, opening: cst.BaseParenthesizableWhitespace,
+                   closing: cst.BaseParenthesizableWhitespace) -> cst.List | cst.Tuple:  # fmt: skip
+    if isinstance(sequence, cst.List):
+        return sequence.with_changes(lbracket=sequence.lbracket.with_changes(whitespace_after=opening),
+                                     rbracket=sequence.rbracket.with_changes(whitespace_before=closing))  # fmt: skip
+    if not sequence.lpar:
+        return sequence
+    lpar = [sequence.lpar[0].with_changes(whitespace_after=opening), *sequence.lpar[1:]]
+    rpar = [*sequence.rpar[:-1], sequence.rpar[-1].with_changes(whitespace_before=closing)]
+    return sequence.with_changes(lpar=lpar, rpar=rpar)
 
 
 def add_all_names(text: str, names: Sequence[str]) -> str:
@@ -305,14 +400,20 @@ def benchmark_source(op: str, stem: str, torch_op: str, category: str, tensors: 
         kind, extra = "GenericBenchmark", "        input_fn=_input_fn,\n"
     helper = ""
     if extra:
-        args = ", ".join(["torch.randn(shape, dtype=dtype, device=device)"] * max(tensors, 1))
-        helper = f"\n\ndef _input_fn(shape, dtype, device):\n    yield ({args},)\n"
+        helper = f"\n\ndef _input_fn(shape, dtype, device):\n{_yield_inputs(max(tensors, 1))}\n"
     return (
         "import pytest\nimport torch\n\nfrom . import base, consts\n"
         f"{helper}\n\n@pytest.mark.{op}\ndef test_{stem}():\n    bench = base.{kind}(\n"
         f'        op_name="{op}",\n        torch_op={torch_op},\n{extra}        dtypes=consts.FLOAT_DTYPES,\n    )\n'
         "    bench.run()\n"
     )
+
+
+def _yield_inputs(tensors: int) -> str:
+    """``yield (<tensor>, ...)``, one line, or split as black splits it."""
+    tensor = "torch.randn(shape, dtype=dtype, device=device)"
+    line = f"    yield ({', '.join([tensor] * tensors)},)"
+    return line if len(line) <= LINE_LENGTH else "    yield (\n" + f"        {tensor},\n" * tensors + "    )"
 
 
 # -- what FlagGems already has -----------------------------------------------------------------
