@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import jsonschema
+import pytest
 
 from helpers import RELU_CODE, operator_json, run
 from pytest_flaggems_import.cli import main
@@ -47,6 +48,12 @@ def test_bench_items_regenerate_perf_files_that_reproduce_the_decisions(pytester
     # where the time went, and the reports people read, from the same session file
     full = json.loads((pytester.path / "out" / "session.json").read_text())
     assert full["operators"]["relu"]["seconds"]["bench"] > 0 and full["timing"]["tests_s"] > 0
+    timing = full["timing"]
+    bench_items = sum(op["seconds"].get("bench", 0) for op in full["operators"].values())  # each rounded: approx
+    assert timing["worker_bench_seconds"] == pytest.approx(bench_items, abs=2e-3) and bench_items > 0
+    assert "kernels_compiled" not in timing  # the interpreter compiles nothing
+    jsonschema.validate(full, formats.schema("session"))
+    result.stdout.fnmatch_lines(["time: startup *s, tests *s, reports *s; in 1 worker(s): tests *s, benchmarks *s"])
     assert full["rules"]["thresholds"]["2"] == 1000 and full["checks"]["bench_metric"] == "cudagraph"
     markdown = (pytester.path / "out" / "report.md").read_text()
     assert "| relu | pointwise | 1/1 | 1 |" in markdown and "time relative to CUDA &lt;= 1000 | selected |" in markdown

@@ -55,6 +55,10 @@ class Outcomes:
             return None
         record = self.records[tag.op]
         record.seconds[tag.kind.value] = record.seconds.get(tag.kind.value, 0.0) + (report.duration or 0.0)
+        compiled = found.get(props.COMPILE)
+        if isinstance(compiled, list) and len(compiled) == 2:
+            record.compile_seconds += float(compiled[0])
+            record.kernels_compiled += int(compiled[1])
         if tag.of is not None:
             self.expected[tag.op] = max(self.expected.get(tag.op, 0), tag.of)
         if final(report) or crashed:

@@ -53,7 +53,8 @@ VACUOUS = "flaggems_vacuous"  # True: the test passed again with the candidate's
 GHOST = "flaggems_ghost"  # True: with its kernels turned into no-ops, the result changed (runner.proof)
 BENCH = "flaggems_bench"  # measured rows of a benchmark item
 RETIRE = "flaggems_retire"  # the worker that ran this item ends after it (an unclean operator)
-_JSON = (ITEM, BENCH)
+COMPILE = "flaggems_compile"  # [seconds, kernels]: Triton compiling during this phase (runner.compile_clock)
+_JSON = (ITEM, BENCH, COMPILE)
 
 
 def put(item: pytest.Item | pytest.TestReport, key: str, value: Any) -> None:

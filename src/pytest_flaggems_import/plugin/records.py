@@ -41,6 +41,8 @@ class OpRecord:
     first_failure: str | None = None  # one line: how its first failing test failed
     gate: dict | None = None  # the correctness gate's verdict (runner.gate), for operators it checked
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of its items by kind (setup, call, teardown)
+    compile_seconds: float = 0.0  # of that, Triton compiling its kernels (cache misses; runner.compile_clock)
+    kernels_compiled: int = 0
 
     @property
     def ran(self) -> int:

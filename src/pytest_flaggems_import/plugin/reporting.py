@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_flaggems_import.core import jsonio, reports, selection
 from pytest_flaggems_import.core.settings import Settings
 from pytest_flaggems_import.plugin import benchmarks
+from pytest_flaggems_import.plugin.props import ItemKind
 
 if TYPE_CHECKING:
     from pytest_flaggems_import.plugin.session import FlaggemsSession
@@ -52,12 +53,46 @@ def write_reports(session: FlaggemsSession, rules: selection.Rules, folder: Path
         "rules": {"batch": rules.batch, "thresholds": {str(b): t for b, t in rules.thresholds.items()},
                   "aggregate": rules.aggregate},
         "checks": checks_applied(session.settings),
-        "timing": {**{f"{phase}_s": seconds for phase, seconds in session.phases.items()},
-                   "workers": _workers(session.config), **session.gate_checks},
+        "timing": timing(session),
         "operators": {op: operator_entry(session, op) for op in sorted(session.records)},
         "decisions": [reports.decision_dict(d) for d in session.decisions],
     })  # fmt: skip
     write_folder(folder, written, session.decisions, rules)
+
+
+def timing(session: FlaggemsSession) -> dict[str, float]:
+    """session.json ``timing``: the wall seconds of the session's phases (``<phase>_s``: startup
+    until the first report, tests and benchmarks, waiting for the gate), then seconds summed over
+    workers and checks (``*_seconds``): items by kind, Triton compiling within them, the gate's
+    checks by step (queued, the candidate's run, the referee's comparison)."""
+    records = session.records.values()
+    out: dict[str, float] = {f"{phase}_s": seconds for phase, seconds in session.phases.items()}
+    out["workers"] = _workers(session.config)
+    for kind in ItemKind:
+        spent = sum(r.seconds.get(kind.value, 0.0) for r in records)
+        if spent:
+            out[f"worker_{kind.value}_seconds"] = spent
+    compiled = sum(r.kernels_compiled for r in records)
+    if compiled:
+        out["worker_compile_seconds"] = sum(r.compile_seconds for r in records)
+        out["kernels_compiled"] = compiled
+    return {**out, **session.gate_timing}
+
+
+def time_line(timing: dict[str, float]) -> str:
+    """The terminal's one line of where the time went (session.json ``timing`` has it all)."""
+    phases = ", ".join(f"{key.removesuffix('_s')} {value:.1f} s" for key, value in timing.items() if key.endswith("_s"))
+    work = [f"{label} {timing[f'worker_{kind}_seconds']:.1f} s" for kind, label in (("test", "tests"), ("bench", "benchmarks"))
+            if f"worker_{kind}_seconds" in timing]  # fmt: skip
+    if "kernels_compiled" in timing:
+        work.append(f"Triton compiling {timing['worker_compile_seconds']:.1f} s ({timing['kernels_compiled']:g} kernels)")
+    gate = [f"{step} {timing[f'gate_{step}_seconds']:.1f} s" for step in ("run", "compare") if f"gate_{step}_seconds" in timing]
+    line = f"time: {phases}"
+    if work:
+        line += f"; in {timing.get('workers', 1):g} worker(s): " + ", ".join(work)
+    if gate:
+        line += f"; gate checks ({timing.get('gate_checks', 0):g}): " + ", ".join(gate)
+    return line
 
 
 def checks_applied(settings: Settings) -> dict[str, Any]:

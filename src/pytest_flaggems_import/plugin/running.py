@@ -27,6 +27,7 @@ from pytest_flaggems_import.plugin.isolation import Role
 from pytest_flaggems_import.plugin.items import LOADED, IsolationItem, Loaded, OperatorFile, item_kind
 from pytest_flaggems_import.plugin.props import ItemKind
 from pytest_flaggems_import.runner import confine, guard, proof
+from pytest_flaggems_import.runner.compile_clock import CompileClock
 
 if TYPE_CHECKING:
     from pytest_flaggems_import.plugin.session import FlaggemsSession
@@ -47,6 +48,7 @@ class CandidateRunner:
         self._fault_log: Any = None
         self._before_load: Any = None
         self._retire = False
+        self.compile_clock = CompileClock()
 
     @property
     def in_worker(self) -> bool:
@@ -78,6 +80,7 @@ class CandidateRunner:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.compile_clock.install()  # after configure: the worker's GPU is chosen before Triton loads
         if self._fault_log is not None:
             # After pytest's faulthandler plugin has pointed it at stderr: fatal errors (a
             # segfault, the hard time limit) go where the controller reads them, to say what
@@ -228,6 +231,15 @@ class CandidateRunner:
                 # (A broken CUDA context raises here: the isolation item reports that.)
                 with contextlib.suppress(Exception):
                     device.synchronize(self.device)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        """Each phase's report says how long Triton compiled during it (session.json ``timing``)."""
+        report = yield
+        seconds, kernels = self.compile_clock.take()
+        if kernels:
+            props.put(report, props.COMPILE, [round(seconds, 6), kernels])
+        return report
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Any:

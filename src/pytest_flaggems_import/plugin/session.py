@@ -59,7 +59,7 @@ class FlaggemsSession:
         self.phases: dict[str, float] = {}  # where the session's wall time went, seconds (session.json "timing")
         self.gatekeeper: Gatekeeper | None = None  # the correctness gate's checks (SPEC 8), deciding process only
         self.gated_early: set[str] = set()  # operators considered for an early gate check
-        self.gate_checks: dict[str, int] = {}  # checks run, and started before the session's end
+        self.gate_timing: dict[str, float] = {}  # checks run, started before the session's end, seconds by step
 
     # -- inputs ---------------------------------------------------------------------------
     def _perf_path(self, given: Path | None, name: str) -> Path | None:
@@ -205,7 +205,8 @@ class FlaggemsSession:
         if self.gatekeeper is not None:
             early = self.gatekeeper.started
             gated = gating.gate_blocks(self.gatekeeper, chosen, your or {})
-            self.gate_checks = {"gate_checks": self.gatekeeper.started, "gate_checks_early": early}
+            self.gate_timing = {"gate_checks": self.gatekeeper.started, "gate_checks_early": early,
+                                **{f"gate_{step}_seconds": s for step, s in self.gatekeeper.seconds.items()}}  # fmt: skip
         self.phases["gate"] = time.perf_counter() - gate_started  # waiting for the checks: what overlap did not hide
         if gated:
             self.blocks.update(gated)
@@ -216,8 +217,10 @@ class FlaggemsSession:
         if self.settings.regen is not None:
             reporting.regenerate(self)
         if self.settings.report_dir is not None:
+            started = time.perf_counter()
             self.reports_at = self._report_folder(self.settings.report_dir)
             reporting.write_reports(self, rules, self.reports_at)
+            self.phases["reports"] = time.perf_counter() - started  # said on the terminal: the file holds the rest
         if self.settings.import_root is not None:
             try:
                 failed = self._import(rules)
@@ -313,6 +316,8 @@ class FlaggemsSession:
         tr.section("flaggems selection")
         source = self.run_info["measured_by"] if self.live() else f"perf files: {self.your_path or 'none'}"
         tr.write_line(f"device: {self.device}; flag_gems: {self.run_info.get('flag_gems', '?')}; numbers: {source}")
+        if self.phases:
+            tr.write_line(reporting.time_line(reporting.timing(self)))
         for line in self.import_summary:
             tr.write_line(line)
         if self.diff_at is not None:

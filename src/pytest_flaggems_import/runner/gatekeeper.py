@@ -125,6 +125,7 @@ class Gatekeeper:
         self._running: set[subprocess.Popen[str]] = set()
         self._lock = threading.Lock()
         self._closed = False
+        self.seconds = {"queued": 0.0, "run": 0.0, "compare": 0.0}  # summed over checks (session.json timing)
 
     def start(self, operator: Path, configs: list[tuple[list[int], str]]) -> None:
         self._future(operator, configs)
@@ -153,28 +154,37 @@ class Gatekeeper:
         key = (str(operator.resolve()), json.dumps(case_list))
         with self._lock:
             if key not in self._checks:
-                self._checks[key] = self._pool.submit(self._check, operator.resolve(), case_list)
+                self._checks[key] = self._pool.submit(self._check, operator.resolve(), case_list, time.monotonic())
             return self._checks[key]
 
-    def _check(self, operator: Path, case_list: list[dict[str, Any]]) -> dict[str, Any]:
+    def _check(self, operator: Path, case_list: list[dict[str, Any]], submitted: float) -> dict[str, Any]:
         """Both steps for one operator; ``error`` set when the gate itself could not finish."""
+        self._spent("queued", submitted)
         with tempfile.TemporaryDirectory(prefix="flaggems-gate-") as folder:
             scratch = Scratch.make(folder, "gate")  # what the candidate's process may write: its outputs too
             outputs = scratch.folder / "outputs.pt"
             memory = [] if self.confinement.max_memory is None else [str(self.confinement.max_memory)]
             argv, env = self.confinement.command([*_MODULE, "run", str(operator), self.device, str(outputs), *memory],
                                                  scratch)  # fmt: skip
+            started = time.monotonic()
             done = self._run(argv, env, scratch.folder, json.dumps(case_list))
+            self._spent("run", started)
             if "error" in done:
                 return done
             said = done["stdout"].strip().splitlines()
             if said and said[-1].startswith('{"unsupported"'):
                 return json.loads(said[-1])  # nothing to compare: the referee is spared
+            started = time.monotonic()
             referee = self._idle.get()
             try:
                 return referee.compare(operator, outputs, case_list)
             finally:
                 self._idle.put(referee)
+                self._spent("compare", started)
+
+    def _spent(self, step: str, since: float) -> None:
+        with self._lock:
+            self.seconds[step] += time.monotonic() - since
 
     def _run(self, argv: list[str], env: dict[str, str], cwd: Path, stdin: str) -> dict[str, Any]:
         with self._lock:
