@@ -27,6 +27,25 @@ if sys.argv[0].endswith("gate.py"):
     os._exit(0)
 """
 
+# Says "unsupported" where the gatekeeper reads the run's last line, writes no outputs, ends cleanly.
+SAYS_UNSUPPORTED = """
+import os, sys
+if sys.argv[0].endswith("gate.py"):
+    print('{"unsupported": "not an ATen op, honest"}', flush=True)
+    os._exit(0)
+"""
+# An outputs file that calls every case unsupported (the cases found in the gate's own frame).
+FILES_UNSUPPORTED = """
+import os, pathlib, sys
+if sys.argv[0].endswith("gate.py"):
+    import torch
+    frame = sys._getframe()
+    while "all_cases" not in frame.f_locals:
+        frame = frame.f_back
+    torch.save([{"unsupported": "forged"}] * len(frame.f_locals["all_cases"]), pathlib.Path(sys.argv[4]))
+    os._exit(0)
+"""
+
 
 @pytest.fixture
 def keeper():
@@ -63,3 +82,13 @@ def test_a_check_asked_for_twice_runs_once_and_a_dead_referee_is_replaced(tmp_pa
             referee._process.wait()  # noqa: SLF001
     again = keeper.verdict(operator(tmp_path, "relu_v4", HONEST.replace("def relu(", "def relu_v4(")), CONFIGS)
     assert again["checked"] == first["checked"] > 0 and finding(again) is None
+
+
+@pytest.mark.parametrize("forger", [SAYS_UNSUPPORTED, FILES_UNSUPPORTED], ids=["stdout", "outputs-file"])
+def test_an_operator_cannot_declare_its_own_check_unsupported(tmp_path, keeper, forger):
+    """Only the referee says whether an op can be checked (from its ATen schema): an operator
+    that says so itself is blocked, not waved through as "not checked"."""
+    path = operator(tmp_path, "relu_v5", forger + HONEST.replace("def relu(", "def relu_v5("))
+    verdict = keeper.verdict(path, CONFIGS)
+    assert verdict.get("unsupported") is None
+    assert finding(verdict).startswith("the tool's own check could not finish: compare: ")

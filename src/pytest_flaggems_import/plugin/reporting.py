@@ -86,7 +86,11 @@ def time_line(timing: dict[str, float]) -> str:
             if f"worker_{kind}_seconds" in timing]  # fmt: skip
     if "kernels_compiled" in timing:
         work.append(f"Triton compiling {timing['worker_compile_seconds']:.1f} s ({timing['kernels_compiled']:g} kernels)")
-    gate = [f"{step} {timing[f'gate_{step}_seconds']:.1f} s" for step in ("run", "compare") if f"gate_{step}_seconds" in timing]
+    gate = []
+    if "gate_run_seconds" in timing:
+        compiling = timing.get("gate_run_compile_seconds", 0.0)
+        inner = f"cases {timing.get('gate_run_cases_seconds', 0.0):.1f} s" + (f", Triton compiling {compiling:.1f} s" if compiling else "")
+        gate = [f"run {timing['gate_run_seconds']:.1f} s ({inner})", f"compare {timing['gate_compare_seconds']:.1f} s"]
     line = f"time: {phases}"
     if work:
         line += f"; in {timing.get('workers', 1):g} worker(s): " + ", ".join(work)

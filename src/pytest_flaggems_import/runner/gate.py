@@ -18,7 +18,8 @@ degenerate shapes: empty, one element;
 two seeds. The reference is the ATen op the operator implements (``relu_v2``: ``aten::relu``).
 Inputs come from the op's ATen schema: a tensor per ``Tensor`` argument, 0.75 per
 ``Scalar``/``float``; an op whose schema needs anything else cannot be checked here (reported, not
-held against it). Wrong values block the operator: outside FlagGems' tolerance of both the float64
+held against it; the referee decides that from the schema, never from what the candidate's
+process writes or prints). Inputs are made on the device from the seed, in both processes. Wrong values block the operator: outside FlagGems' tolerance of both the float64
 reference and ATen's own result in the operator's dtype (an ill-conditioned op such as erfinv near
 ±1 differs from float64 by more than the tolerance, and so does ATen), except on the degenerate
 shapes (empty, one element), where ATen's conventions (the mean of nothing is NaN) are not every
@@ -89,10 +90,11 @@ def _reference(op_name: str) -> Any:
 
 
 def make_inputs(op: Any, case: dict[str, Any], device: str) -> list[Any]:
-    """The positional inputs of ``op`` for ``case``; LookupError when the schema needs more."""
+    """The positional inputs of ``op`` for ``case``, made on ``device`` from the case's seed (the
+    same in both processes: same device, same torch); LookupError when the schema needs more."""
     import torch
 
-    generator = torch.Generator(device="cpu").manual_seed(case["seed"])
+    generator = torch.Generator(device=device).manual_seed(case["seed"])
     dtype = getattr(torch, case["dtype"])
     args: list[Any] = []
     for arg in op._schema.arguments:
@@ -101,7 +103,7 @@ def make_inputs(op: Any, case: dict[str, Any], device: str) -> list[Any]:
         kind = str(arg.type)
         if kind == "Tensor":
             shape = case["shape"] if case["contiguous"] else list(reversed(case["shape"]))
-            value = torch.randn(shape, generator=generator, dtype=torch.float32).to(dtype).to(device)
+            value = torch.randn(shape, generator=generator, dtype=torch.float32, device=device).to(dtype)
             args.append(value if case["contiguous"] else value.t())
         elif kind in ("Scalar", "float"):
             args.append(0.75)
@@ -118,21 +120,27 @@ def _tensors(value: Any) -> list[Any]:
 
 
 def run(operator: Path, device: str, all_cases: list[dict[str, Any]], out: Path) -> None:
-    """Process 1: the candidate's outputs (or what it raised) per case, saved to ``out``."""
+    """Process 1: the candidate's outputs (or what it raised) per case, saved to ``out``; then,
+    on stdout, how long the cases took and how much of that was Triton compiling (for
+    session.json's timing; nothing decides on it)."""
+    import time
+
     import torch
 
     from pytest_flaggems_import.core import formats
     from pytest_flaggems_import.runner import device as devices
     from pytest_flaggems_import.runner import gpu_lock, isolate
+    from pytest_flaggems_import.runner.compile_clock import CompileClock
 
     devices.prepare_process(device)
     spec = formats.load_operator(operator)
     try:
         op = _reference(spec.name.qualified)
         make_inputs(op, all_cases[0], "cpu")
-    except LookupError as exc:
-        print(json.dumps({"unsupported": str(exc)}))  # nothing to compare: the second process is spared
-        return
+    except LookupError:
+        return  # nothing to run: the referee finds the same and says so
+    clock, started = CompileClock(), time.perf_counter()
+    clock.install()
     results: list[Any] = []
     lock = gpu_lock.for_device(device)
     with devices.device_context(device):
@@ -144,15 +152,13 @@ def run(operator: Path, device: str, all_cases: list[dict[str, Any]], out: Path)
             with lock.sharing():
                 results.append(_candidate_result(entry, op, case, spec.params, device))
     torch.save(results, out)
+    print(json.dumps({"cases_s": time.perf_counter() - started, "compile_s": clock.take()[0]}))
 
 
 def _candidate_result(entry: Any, op: Any, case: dict[str, Any], params: dict[str, Any], device: str) -> dict[str, Any]:
     from pytest_flaggems_import.runner import device as devices
 
-    try:
-        args = make_inputs(op, case, "cuda")
-    except LookupError as exc:
-        return {"unsupported": str(exc)}
+    args = make_inputs(op, case, device)  # the schema was found to take these before the code loaded
     try:
         value = entry(*args, **params)
         return {"outputs": [t.detach().to("cpu").clone() for t in _tensors(value)]}
@@ -173,19 +179,20 @@ def compare(operator: Path, device: str, all_cases: list[dict[str, Any]], out: P
     from pytest_flaggems_import.runner.bench import aten_params
 
     spec = formats.load_operator(operator)
-    op = _reference(spec.name.qualified)
+    verdict: dict[str, Any] = {"checked": 0, "wrong": [], "raised": [], "limits": [], "unsupported": None}
+    try:  # decided here, not from what the candidate's process says (it could say anything)
+        op = _reference(spec.name.qualified)
+        make_inputs(op, all_cases[0], "cpu")
+    except LookupError as exc:
+        return {**verdict, "unsupported": str(exc)}
     results = torch.load(out, weights_only=True)
     kwargs = aten_params(op, spec.params)
-    verdict: dict[str, Any] = {"checked": 0, "wrong": [], "raised": [], "limits": [], "unsupported": None}
     lock = gpu_lock.for_device(device)
     with devices.device_context(device):
         for case, result in zip(all_cases, results, strict=True):
-            if "unsupported" in result:
-                verdict["unsupported"] = result["unsupported"]
-                continue
             where = f"shape {tuple(case['shape'])} {case['dtype']}" + ("" if case["contiguous"] else " non-contiguous")
             with lock.sharing():  # case by case, as in run()
-                args = make_inputs(op, case, "cuda")
+                args = make_inputs(op, case, device)
                 try:
                     expected = _tensors(op(*[_upcast(a) for a in args], **kwargs))
                     same_dtype = _tensors(op(*[a.clone() if hasattr(a, "clone") else a for a in args],

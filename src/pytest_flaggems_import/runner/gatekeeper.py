@@ -125,7 +125,9 @@ class Gatekeeper:
         self._running: set[subprocess.Popen[str]] = set()
         self._lock = threading.Lock()
         self._closed = False
-        self.seconds = {"queued": 0.0, "run": 0.0, "compare": 0.0}  # summed over checks (session.json timing)
+        # Summed over checks (session.json timing): waiting for a slot, the run process (of which
+        # its cases, of which Triton compiling), waiting for a referee and comparing.
+        self.seconds = {"queued": 0.0, "run": 0.0, "run_cases": 0.0, "run_compile": 0.0, "compare": 0.0}
 
     def start(self, operator: Path, configs: list[tuple[list[int], str]]) -> None:
         self._future(operator, configs)
@@ -171,9 +173,7 @@ class Gatekeeper:
             self._spent("run", started)
             if "error" in done:
                 return done
-            said = done["stdout"].strip().splitlines()
-            if said and said[-1].startswith('{"unsupported"'):
-                return json.loads(said[-1])  # nothing to compare: the referee is spared
+            self._add_run_timing(done["stdout"])
             started = time.monotonic()
             referee = self._idle.get()
             try:
@@ -181,6 +181,18 @@ class Gatekeeper:
             finally:
                 self._idle.put(referee)
                 self._spent("compare", started)
+
+    def _add_run_timing(self, stdout: str) -> None:
+        """The run's last line: its cases' seconds and Triton's compiling within them. Candidate
+        code may print too (even that line): a timing figure, never part of a verdict."""
+        try:
+            said = json.loads((stdout.strip().splitlines() or ["{}"])[-1])
+            cases, compiling = float(said["cases_s"]), float(said["compile_s"])
+        except (ValueError, KeyError, TypeError):
+            return
+        with self._lock:
+            self.seconds["run_cases"] += cases
+            self.seconds["run_compile"] += compiling
 
     def _spent(self, step: str, since: float) -> None:
         with self._lock:
