@@ -20,10 +20,13 @@ HONEST = RELU_CODE.format(grid="triton.cdiv(x.numel(), 1024)")
 CONFIGS = [([8], "float32")]
 # Makes its own check vacuous: an empty results file where the referee reads it, then a clean exit.
 FORGER = """
-import os, pathlib, sys
+import os, sys
 if sys.argv[0].endswith("gate.py"):
     import torch
-    torch.save([], pathlib.Path(sys.argv[4]))
+    frame = sys._getframe()
+    while "all_cases" not in frame.f_locals:  # the gate's run(): where its outputs go
+        frame = frame.f_back
+    torch.save([], frame.f_locals["out"])
     os._exit(0)
 """
 
@@ -36,13 +39,13 @@ if sys.argv[0].endswith("gate.py"):
 """
 # An outputs file that calls every case unsupported (the cases found in the gate's own frame).
 FILES_UNSUPPORTED = """
-import os, pathlib, sys
+import os, sys
 if sys.argv[0].endswith("gate.py"):
     import torch
     frame = sys._getframe()
     while "all_cases" not in frame.f_locals:
         frame = frame.f_back
-    torch.save([{"unsupported": "forged"}] * len(frame.f_locals["all_cases"]), pathlib.Path(sys.argv[4]))
+    torch.save([{"unsupported": "forged"}] * len(frame.f_locals["all_cases"]), frame.f_locals["out"])
     os._exit(0)
 """
 
@@ -72,7 +75,7 @@ def test_each_verdict_is_its_own_whatever_the_operators_checked_beside_it(tmp_pa
     assert keeper.started == 3
 
 
-def test_a_check_asked_for_twice_runs_once_and_a_dead_referee_is_replaced(tmp_path, keeper):
+def test_a_check_asked_for_twice_runs_once_and_dead_referees_and_spares_are_replaced(tmp_path, keeper):
     honest = operator(tmp_path, "relu", HONEST)
     first = keeper.verdict(honest, CONFIGS)
     assert keeper.verdict(honest, CONFIGS) is first and keeper.started == 1
@@ -80,6 +83,9 @@ def test_a_check_asked_for_twice_runs_once_and_a_dead_referee_is_replaced(tmp_pa
         if referee._process is not None:  # noqa: SLF001
             os.kill(referee._process.pid, signal.SIGKILL)  # noqa: SLF001
             referee._process.wait()  # noqa: SLF001
+    for spare in keeper._spares:  # noqa: SLF001 - and the run processes waiting for the next operators
+        spare.process.kill()
+        spare.process.wait()
     again = keeper.verdict(operator(tmp_path, "relu_v4", HONEST.replace("def relu(", "def relu_v4(")), CONFIGS)
     assert again["checked"] == first["checked"] > 0 and finding(again) is None
 

@@ -34,7 +34,7 @@ candidate's process could rewrite decides what the second one checks.
 Both hold their GPU shared (runner.gpu_lock), as tests do: a gate started while other operators
 are being timed waits for the measurement, never overlaps it.
 
-    python -m pytest_flaggems_import.runner.gate run OPERATOR.json DEVICE OUT.pt [MAX_MEMORY] < CASES
+    python -m pytest_flaggems_import.runner.gate run DEVICE [MAX_MEMORY] < {"operator", "out", "cases"}
     python -m pytest_flaggems_import.runner.gate serve DEVICE < REQUESTS  (one JSON line each)
 """
 
@@ -269,11 +269,14 @@ def serve(device: str) -> None:
         print(VERDICT + json.dumps(verdict), flush=True)
 
 
+READY = "flaggems-gate-ready"  # a run process's first line: started, waiting for its operator
+
+
 def main(argv: list[str]) -> int:
     if argv[0] == "serve":
         serve(argv[1])
         return 0
-    command, operator, device, out, *memory = argv
+    command, device, *memory = argv
     if memory:
         from pytest_flaggems_import.runner.confine import limit_memory
 
@@ -281,8 +284,24 @@ def main(argv: list[str]) -> int:
         if why_not is not None:
             print(f"--flaggems-max-memory: {why_not}", file=sys.stderr)
             return 2
-    run(Path(operator), device, json.loads(sys.stdin.read()), Path(out))
+    _warm_up(device)
+    print(READY, flush=True)
+    request = json.loads(sys.stdin.readline())  # its one operator: then the process ends
+    run(Path(request["operator"]), device, request["cases"], Path(request["out"]))
     return 0
+
+
+def _warm_up(device: str) -> None:
+    """What every check needs before the operator is known, done while the process waits as a
+    spare (runner.gatekeeper): torch imported, the device's context made."""
+    from pytest_flaggems_import.runner import device as devices
+
+    devices.prepare_process(device)
+    import torch
+    import triton  # noqa: F401 - every candidate imports it
+
+    if device == "cuda":
+        torch.empty(1, device="cuda")
 
 
 if __name__ == "__main__":

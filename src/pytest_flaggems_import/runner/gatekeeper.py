@@ -1,7 +1,8 @@
-"""The correctness gate from the deciding process (which imports no torch): it starts a fresh
-``run`` process per operator (runner.gate, confined as a worker is) and sends the outputs to a
-warm ``compare`` process, a referee (one per check that may run at once), which checks the
-session's operators one after another.
+"""The correctness gate from the deciding process (which imports no torch): each operator's
+code runs in a ``run`` process of its own (runner.gate, confined as a worker is), started ahead
+as a spare (torch imported, the device's context made) and given its one operator when its check
+starts; the outputs go to a warm ``compare`` process, a referee (one per check that may run at
+once), which checks the session's operators one after another.
 
 Checks start as soon as the session knows an operator is likely to be selected (plugin.gating,
 while other operators are still tested), a few at a time; the final selection waits for the
@@ -16,6 +17,7 @@ import json
 import os
 import queue
 import selectors
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pytest_flaggems_import.runner.confine import Confinement, Scratch  # standard library only
-from pytest_flaggems_import.runner.gate import VERDICT, cases
+from pytest_flaggems_import.runner.gate import READY, VERDICT, cases
 
 _MODULE = ["-m", "pytest_flaggems_import.runner.gate"]
 
@@ -122,7 +124,9 @@ class Gatekeeper:
             self._idle.put(referee)
         self._pool = ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="flaggems-gate")
         self._checks: dict[tuple[str, str], Future[dict[str, Any]]] = {}
-        self._running: set[subprocess.Popen[str]] = set()
+        self.at_once = at_once
+        self._spares: list[_Spare] = []  # run processes started ahead, waiting for an operator
+        self._alive: set[_Spare] = set()  # every run process started and not yet closed
         self._lock = threading.Lock()
         self._closed = False
         # Summed over checks (session.json timing): waiting for a slot, the run process (of which
@@ -142,12 +146,13 @@ class Gatekeeper:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            running = list(self._running)
+            alive = list(self._alive)
         self._pool.shutdown(wait=False, cancel_futures=True)
-        for process in running:
-            with contextlib.suppress(OSError):
-                process.kill()
+        for spare in alive:
+            spare.kill()
         self._pool.shutdown(wait=True)
+        for spare in alive:
+            self._retire(spare)
         for referee in self.referees:
             referee.close()
 
@@ -162,25 +167,76 @@ class Gatekeeper:
     def _check(self, operator: Path, case_list: list[dict[str, Any]], submitted: float) -> dict[str, Any]:
         """Both steps for one operator; ``error`` set when the gate itself could not finish."""
         self._spent("queued", submitted)
-        with tempfile.TemporaryDirectory(prefix="flaggems-gate-") as folder:
-            scratch = Scratch.make(folder, "gate")  # what the candidate's process may write: its outputs too
-            outputs = scratch.folder / "outputs.pt"
-            memory = [] if self.confinement.max_memory is None else [str(self.confinement.max_memory)]
-            argv, env = self.confinement.command([*_MODULE, "run", str(operator), self.device, str(outputs), *memory],
-                                                 scratch)  # fmt: skip
-            started = time.monotonic()
-            done = self._run(argv, env, scratch.folder, json.dumps(case_list))
-            self._spent("run", started)
-            if "error" in done:
-                return done
-            self._add_run_timing(done["stdout"])
-            started = time.monotonic()
-            referee = self._idle.get()
+        started = time.monotonic()
+        done = self._run(operator, case_list)
+        self._spent("run", started)
+        if "error" in done:
+            return done
+        self._add_run_timing(done["stdout"])
+        started = time.monotonic()
+        referee = self._idle.get()
+        try:
+            return referee.compare(operator, done["outputs"], case_list)
+        finally:
+            self._idle.put(referee)
+            self._spent("compare", started)
+            self._retire(done["spare"])
+
+    def _run(self, operator: Path, case_list: list[dict[str, Any]]) -> dict[str, Any]:
+        """The candidate's run, in a spare process (started ahead, so its torch start is not
+        waited for); one that died before it was given the operator is replaced, once."""
+        for attempt in (1, 2):
+            spare = self._spare()
+            if spare is None:
+                return {"error": "run: the session ended first"}
+            request = {"operator": str(operator), "out": str(spare.outputs), "cases": case_list}
             try:
-                return referee.compare(operator, outputs, case_list)
-            finally:
-                self._idle.put(referee)
-                self._spent("compare", started)
+                if not spare.given(json.dumps(request).encode() + b"\n", self.timeout):
+                    # It ended before this operator reached it: not the operator's doing.
+                    why = spare.last_words()
+                    self._retire(spare)
+                    if attempt == 1:
+                        continue
+                    return {"error": f"run: {why}"}
+                stdout, _ = spare.process.communicate(timeout=self.timeout)
+            except (subprocess.TimeoutExpired, TimeoutError):
+                self._retire(spare)
+                return {"error": f"run: still running after {self.timeout:g} s"}
+            if spare.process.returncode != 0:
+                why = spare.last_words()
+                self._retire(spare)
+                return {"error": f"run: {why}"}
+            return {"stdout": stdout.decode(errors="replace"), "outputs": spare.outputs, "spare": spare}
+        raise AssertionError("unreachable")
+
+    def _spare(self) -> _Spare | None:
+        """A started run process for this check; as many others started as checks may run at
+        once, so the next ones find theirs warm."""
+        with self._lock:
+            if self._closed:
+                return None
+            spare = self._spares.pop(0) if self._spares else self._start_spare()
+            while len(self._spares) < self.at_once:
+                self._spares.append(self._start_spare())
+            return spare
+
+    def _retire(self, spare: _Spare) -> None:
+        spare.close()
+        with self._lock:
+            self._alive.discard(spare)
+
+    def _start_spare(self) -> _Spare:
+        """Under the lock."""
+        folder = tempfile.mkdtemp(prefix="flaggems-gate-")
+        scratch = Scratch.make(folder, "gate")  # what the candidate's process may write: its outputs too
+        memory = [] if self.confinement.max_memory is None else [str(self.confinement.max_memory)]
+        argv, env = self.confinement.command([*_MODULE, "run", self.device, *memory], scratch)
+        stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed with the spare
+        process = subprocess.Popen(argv, cwd=scratch.folder, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=stderr)  # fmt: skip
+        spare = _Spare(process, stderr, Path(folder), scratch.folder / "outputs.pt")
+        self._alive.add(spare)
+        return spare
 
     def _add_run_timing(self, stdout: str) -> None:
         """The run's last line: its cases' seconds and Triton's compiling within them. Candidate
@@ -198,23 +254,57 @@ class Gatekeeper:
         with self._lock:
             self.seconds[step] += time.monotonic() - since
 
-    def _run(self, argv: list[str], env: dict[str, str], cwd: Path, stdin: str) -> dict[str, Any]:
-        with self._lock:
-            if self._closed:
-                return {"error": "run: the session ended first"}
-            process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, text=True)  # fmt: skip
-            self._running.add(process)
+
+class _Spare:
+    """A ``gate run`` process started ahead of its operator: torch imported, the device's context
+    made, waiting on stdin. Each runs one operator's check, in its own scratch folder."""
+
+    def __init__(self, process: subprocess.Popen[bytes], stderr: IO[bytes], folder: Path, outputs: Path) -> None:
+        self.process, self.stderr, self.folder, self.outputs = process, stderr, folder, outputs
+
+    def given(self, request: bytes, timeout: float) -> bool:
+        """Whether it took ``request``: ready, and alive to read it (False: it ended first)."""
+        if not self._ready(timeout):
+            return False
+        assert self.process.stdin is not None
         try:
-            stdout, stderr = process.communicate(stdin, timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
-            return {"error": f"run: still running after {self.timeout:g} s"}
-        finally:
-            with self._lock:
-                self._running.discard(process)
-        if process.returncode != 0:
-            last = (stderr.strip().splitlines() or [f"exit status {process.returncode}"])[-1]
-            return {"error": f"run: {last}"}
-        return {"stdout": stdout}
+            self.process.stdin.write(request)
+            self.process.stdin.flush()
+        except OSError:  # a broken pipe: it ended after saying it was ready
+            return False
+        return True
+
+    def _ready(self, timeout: float) -> bool:
+        """True once it says it is ready; False if it ended first. Reads its stdout unbuffered,
+        so that what follows is left for ``communicate``."""
+        assert self.process.stdout is not None
+        deadline, line = time.monotonic() + timeout, b""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            while not line.endswith(b"\n"):
+                left = deadline - time.monotonic()
+                if left <= 0 or not selector.select(left):
+                    raise TimeoutError
+                chunk = os.read(self.process.stdout.fileno(), 1)
+                if not chunk:
+                    return False
+                line += chunk
+        return line.strip().decode(errors="replace") == READY
+
+    def last_words(self) -> str:
+        """The last line it wrote to stderr once it ended (why, mostly)."""
+        self.process.wait()
+        self.stderr.seek(0)
+        said = self.stderr.read().decode(errors="replace").strip().splitlines()
+        return said[-1] if said else f"exit status {self.process.returncode}"
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            self.process.kill()
+
+    def close(self) -> None:
+        self.kill()
+        with contextlib.suppress(OSError, ValueError, subprocess.TimeoutExpired):
+            self.process.communicate(timeout=10)
+        self.stderr.close()
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Issue 17 (device tool; carry .whl and .before): the 102-op flag-gems corpus as scale.sh runs it
+# (-n 4, benchmarks, gate), once with an earlier tree of this project (.before: `git archive
+# <commit> | tar -x -C .before`) and once with this one, on the same machine, each with a cold
+# Triton cache and a fresh HOME. Session files and summaries in $OUT.
+#   bash benchmarks/gpu/gate_ab.sh
+set -uo pipefail
+source benchmarks/gpu/setup.sh
+python3 -m pip install -q --no-index --no-deps --no-build-isolation --target /tmp/site-before .before || exit 1
+python3 -m corpus.build .whl/flag_gems-5.0.2-py3-none-any.whl /tmp/corpus > /dev/null
+python3 -c "import torch, triton, flag_gems" 2>/dev/null  # the libraries in the page cache for both runs
+for tag in before after; do
+  path=$PYTHONPATH
+  [ "$tag" = before ] && path=/tmp/site-before:$PYTHONPATH
+  rm -rf "/tmp/home-$tag" "/tmp/out-$tag" && mkdir -p "/tmp/home-$tag"
+  PYTHONPATH=$path python3 -c "import pytest_flaggems_import as p; print('$tag:', p.__file__)" | tee -a "$OUT/walls.txt"
+  start=$(date +%s.%N)
+  HOME=/tmp/home-$tag TRITON_CACHE_DIR=/tmp/triton-cache-$tag PYTHONPATH=$path \
+    python3 -m pytest -p no:cacheprovider -q -n 4 --flaggems-ops=/tmp/corpus \
+    --flaggems-device=cuda --flaggems-bench --flaggems-bench-shapes=1024x1024,4096x4096 \
+    --flaggems-bench-dtypes=float16,float32 --flaggems-timeout=120 --flaggems-report-dir=/tmp/out-$tag \
+    > "$OUT/scale-$tag.log" 2>&1
+  end=$(date +%s.%N)
+  echo "$tag wall $(python3 -c "print(round($end - $start, 1))") s: $(tail -1 "$OUT/scale-$tag.log")" | tee -a "$OUT/walls.txt"
+  grep "^time:" "$OUT/scale-$tag.log" | tee -a "$OUT/walls.txt"
+  cp "/tmp/out-$tag/session.json" "$OUT/session-$tag.json"
+done
+python3 - <<'PY' | tee "$OUT/summary.json"
+import json
+runs = {tag: json.load(open(f"/tmp/out-{tag}/session.json")) for tag in ("before", "after")}
+selected = {tag: sorted(d["op"] for d in s["decisions"] if d["selected"]) for tag, s in runs.items()}
+gated = {tag: sorted(op for op, e in s["operators"].items() if e.get("gate")) for tag, s in runs.items()}
+print(json.dumps({"timing": {tag: s["timing"] for tag, s in runs.items()},
+                  "selected": {tag: len(v) for tag, v in selected.items()},
+                  "same selection": selected["before"] == selected["after"],
+                  "only before": sorted(set(selected["before"]) - set(selected["after"])),
+                  "only after": sorted(set(selected["after"]) - set(selected["before"])),
+                  "gated": {tag: len(v) for tag, v in gated.items()}}, indent=1))
+PY
