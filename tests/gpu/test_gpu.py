@@ -31,6 +31,10 @@ def test_examples_screen_on_cuda(pytester, examples):
     session = json.loads((pytester.path / "out" / "session.json").read_text())
     assert session["provenance"]["device"] == "cuda"
     assert {op for op, r in session["operators"].items() if r["failed"]} == {"frac"}
+    # a cold cache (pytester's HOME is fresh, Triton's cache pinned under it): kernels compiled, and counted
+    timing = session["timing"]
+    assert timing["kernels_compiled"] >= 6 and 0 < timing["worker_compile_seconds"] < timing["worker_test_seconds"]
+    assert timing["gate_run_seconds"] > timing["gate_run_cases_seconds"] > 0 <= timing["gate_run_compile_seconds"]
 
 
 def test_cudagraph_leaves_out_launch_overhead(pytester):
