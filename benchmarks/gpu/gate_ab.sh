@@ -12,7 +12,7 @@ python3 -c "import torch, triton, flag_gems" 2>/dev/null  # the libraries in the
 for tag in before after; do
   path=$PYTHONPATH
   [ "$tag" = before ] && path=/tmp/site-before:$PYTHONPATH
-  rm -rf "/tmp/home-$tag" "/tmp/out-$tag" && mkdir -p "/tmp/home-$tag"
+  rm -rf "/tmp/home-$tag" "/tmp/out-$tag" "/tmp/triton-cache-$tag" && mkdir -p "/tmp/home-$tag"
   PYTHONPATH=$path python3 -c "import pytest_flaggems_import as p; print('$tag:', p.__file__)" | tee -a "$OUT/walls.txt"
   start=$(date +%s.%N)
   HOME=/tmp/home-$tag TRITON_CACHE_DIR=/tmp/triton-cache-$tag PYTHONPATH=$path \

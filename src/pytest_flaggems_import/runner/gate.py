@@ -295,13 +295,15 @@ def _warm_up(device: str) -> None:
     """What every check needs before the operator is known, done while the process waits as a
     spare (runner.gatekeeper): torch imported, the device's context made."""
     from pytest_flaggems_import.runner import device as devices
+    from pytest_flaggems_import.runner import gpu_lock
 
     devices.prepare_process(device)
     import torch
     import triton  # noqa: F401 - every candidate imports it
 
     if device == "cuda":
-        torch.empty(1, device="cuda")
+        with gpu_lock.for_device(device).sharing():  # making a context is GPU work: never during a timing
+            torch.empty(1, device="cuda")
 
 
 if __name__ == "__main__":
