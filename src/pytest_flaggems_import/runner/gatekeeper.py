@@ -126,6 +126,10 @@ class Gatekeeper:
         self._checks: dict[tuple[str, str], Future[dict[str, Any]]] = {}
         self.at_once = at_once
         self._spares: list[_Spare] = []  # run processes started ahead, waiting for an operator
+        # While the session still tests and times, one spare (each check starting its own run
+        # process as before, plus one): more starting torch at once would load the CPUs under
+        # running measurements. Once only the gate is left, one per check that may run at once.
+        self._spares_wanted = 1
         self._alive: set[_Spare] = set()  # every run process started and not yet closed
         self._lock = threading.Lock()
         self._closed = False
@@ -135,6 +139,14 @@ class Gatekeeper:
 
     def start(self, operator: Path, configs: list[tuple[list[int], str]]) -> None:
         self._future(operator, configs)
+
+    def tests_over(self) -> None:
+        """Only the gate is left: keep as many run processes warm as checks may run at once."""
+        with self._lock:
+            self._spares_wanted = self.at_once
+            if self._alive and not self._closed:  # the gate has started: warm them now
+                while len(self._spares) < self._spares_wanted:
+                    self._spares.append(self._start_spare())
 
     def verdict(self, operator: Path, configs: list[tuple[list[int], str]]) -> dict[str, Any]:
         return self._future(operator, configs).result()
@@ -210,13 +222,13 @@ class Gatekeeper:
         raise AssertionError("unreachable")
 
     def _spare(self) -> _Spare | None:
-        """A started run process for this check; as many others started as checks may run at
-        once, so the next ones find theirs warm."""
+        """A started run process for this check; others started to take its place, so the next
+        checks find theirs warm."""
         with self._lock:
             if self._closed:
                 return None
             spare = self._spares.pop(0) if self._spares else self._start_spare()
-            while len(self._spares) < self.at_once:
+            while len(self._spares) < self._spares_wanted:
                 self._spares.append(self._start_spare())
             return spare
 
