@@ -3,13 +3,13 @@
 # (-n 4, benchmarks, gate), once with an earlier tree of this project (.before: `git archive
 # <commit> | tar -x -C .before`) and once with this one, on the same machine, each with a cold
 # Triton cache and a fresh HOME. Session files and summaries in $OUT.
-#   bash benchmarks/gpu/gate_ab.sh
+#   bash benchmarks/gpu/gate_ab.sh                  (ORDER="after before" to run this tree first)
 set -uo pipefail
 source benchmarks/gpu/setup.sh
 python3 -m pip install -q --no-index --no-deps --no-build-isolation --target /tmp/site-before .before || exit 1
 python3 -m corpus.build .whl/flag_gems-5.0.2-py3-none-any.whl /tmp/corpus > /dev/null
 python3 -c "import torch, triton, flag_gems" 2>/dev/null  # the libraries in the page cache for both runs
-for tag in before after; do
+for tag in ${ORDER:-before after}; do
   path=$PYTHONPATH
   [ "$tag" = before ] && path=/tmp/site-before:$PYTHONPATH
   rm -rf "/tmp/home-$tag" "/tmp/out-$tag" "/tmp/triton-cache-$tag" && mkdir -p "/tmp/home-$tag"

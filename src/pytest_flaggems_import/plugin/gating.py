@@ -37,7 +37,7 @@ def gate_blocks(keeper: Gatekeeper, chosen: Iterable[OpRecord], your: Mapping[st
     record, waiting for those started early and starting the others; the blocks for those it
     finds wrong."""
     records = list(chosen)
-    keeper.tests_over()
+    keeper.tests_over(len(records))
     for record in records:
         keeper.start(Path(record.path), gate_configs(record.op, your))
     blocks = {}

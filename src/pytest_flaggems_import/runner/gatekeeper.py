@@ -126,10 +126,11 @@ class Gatekeeper:
         self._checks: dict[tuple[str, str], Future[dict[str, Any]]] = {}
         self.at_once = at_once
         self._spares: list[_Spare] = []  # run processes started ahead, waiting for an operator
-        # While the session still tests and times, one spare (each check starting its own run
-        # process as before, plus one): more starting torch at once would load the CPUs under
-        # running measurements. Once only the gate is left, one per check that may run at once.
-        self._spares_wanted = 1
+        # None while the session still tests and times: each check starts its own run process
+        # then (spares starting torch and idling beside running measurements would be a change
+        # in what runs beside a timing, for a gain the GPU lock cancels: checks wait for the
+        # benchmarks anyway). Once only the gate is left, one per check that may run at once.
+        self._spares_wanted = 0
         self._alive: set[_Spare] = set()  # every run process started and not yet closed
         self._lock = threading.Lock()
         self._closed = False
@@ -140,11 +141,12 @@ class Gatekeeper:
     def start(self, operator: Path, configs: list[tuple[list[int], str]]) -> None:
         self._future(operator, configs)
 
-    def tests_over(self) -> None:
-        """Only the gate is left: keep as many run processes warm as checks may run at once."""
+    def tests_over(self, checks_left: int) -> None:
+        """Only the gate is left: keep run processes warm, as many as checks may run at once (at
+        most one per check still to come)."""
         with self._lock:
-            self._spares_wanted = self.at_once
-            if self._alive and not self._closed:  # the gate has started: warm them now
+            self._spares_wanted = min(self.at_once, checks_left)
+            if not self._closed:
                 while len(self._spares) < self._spares_wanted:
                     self._spares.append(self._start_spare())
 
