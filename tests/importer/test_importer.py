@@ -284,3 +284,35 @@ def test_a_symlinked_category_folder_never_gets_a_write_outside_the_checkout(tmp
     assert do_import(ops, sel, checkout) == 1
     assert "would be written outside the checkout" in capsys.readouterr().out
     assert list(outside.iterdir()) == []
+
+
+def test_each_import_says_what_it_did_to_each_operator(checkout, selected, tmp_path, capsys):
+    """The summary's lines, word for word: new, unchanged, updated (same code, new numbers),
+    a conflict that refuses the whole import, then replaced with --force."""
+    ops, sel = selected
+
+    def said() -> list[str]:
+        out = capsys.readouterr().out.splitlines()
+        head = next(i for i, line in enumerate(out) if line.startswith("import into "))
+        verb = out[head].rsplit(": ", 1)[1]
+        statuses = [" ".join(line.split()) for line in out[head + 1 :] if line.startswith("  ")]
+        assert out[head + 1 + len(statuses)] == "" and out[head + 2 + len(statuses)].startswith("### Generated")
+        return [verb, *statuses]
+
+    assert do_import(ops, sel, checkout) == 0
+    assert said() == ["wrote 7 files", "add_one new", "add_two new"]  # 2 codes, 1 test, 3 __init__.py, the metadata
+    assert do_import(ops, sel, checkout) == 0
+    assert said() == ["wrote 0 files", "add_one unchanged", "add_two unchanged"]
+    assert do_import(ops, sel, checkout, "--dry-run") == 0
+    assert said() == ["dry run; would write 0 files", "add_one unchanged", "add_two unchanged"]
+    your = write_json(tmp_path / "faster.json", perf({"add_one": [([8], "fp32", 0.4, 1.0)], "add_two": [([8], "fp32", 0.9, 1.0)]}))
+    assert main(["select", "--batch", "2", "--your-data", str(your), "--output", str(sel.parent) + "/", "--quiet"]) == 0
+    assert do_import(ops, sel, checkout) == 0
+    assert said()[1:] == ["add_one updated", "add_two unchanged"]
+    data = json.loads((ops / "add_one.json").read_text())
+    (ops / "add_one.json").write_text(json.dumps({**data, "code": data["code"].replace("BLOCK=128", "BLOCK=256")}))
+    assert do_import(ops, sel, checkout) == 1
+    assert said() == ["refused; nothing written", "add_one conflict: the checkout has different code for it (use --force)",
+                      "add_two unchanged"]  # fmt: skip
+    assert do_import(ops, sel, checkout, "--force") == 0
+    assert said()[1:] == ["add_one replaced (--force)", "add_two unchanged"]

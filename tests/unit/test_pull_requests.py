@@ -155,3 +155,34 @@ def test_a_dry_runs_diff_applies_and_shows_only_the_changed_files(tmp_path):
     applicable = diff.replace("new empty file b/pkg/__init__.py\n", "")
     subprocess.run(["git", "apply", "-"], cwd=root, input=applicable, text=True, check=True, capture_output=True)
     assert (root / "kept.py").read_text() == "a = 1\nb = 3" and (root / "pkg" / "new.py").read_text() == "x = 1\n"
+
+
+def test_the_pull_request_summary_word_for_word():
+    """What a maintainer pastes into the PR description: per batch, its criterion, counts by
+    category, one row per operator (batch 2 after batch 1, an untested one said so)."""
+    from dataclasses import replace
+
+    from pytest_flaggems_import.importer import pull_request_summary
+
+    abs_ = replace(candidate("abs_v2", batch=1), category="pointwise")
+    sum_ = replace(candidate("sum_v2", batch=1, passed=7, total=9), category="reduction")
+    cos = replace(candidate("cos_v3", batch=1, passed=1, total=1), category="pointwise")
+    exp = candidate("exp_v2", batch=2, untested=True)
+    assert pull_request_summary([exp, abs_, sum_, cos]) == (
+        "### Generated operators imported by pytest-flaggems-import\n"
+        "\n"
+        "**Batch 1** (speedup_vs_flaggems): 3 operators (2 pointwise, 1 reduction)\n"
+        "\n"
+        "| op | category | tests passed | selected because |\n"
+        "| --- | --- | --- | --- |\n"
+        "| `aten::abs_v2` | pointwise | 3/3 | abs_v2 is fast |\n"
+        "| `aten::sum_v2` | reduction | 7/9 | sum_v2 is fast |\n"
+        "| `aten::cos_v3` | pointwise | 1/1 | cos_v3 is fast |\n"
+        "\n"
+        "**Batch 2** (relative_to_cuda): 1 operator (1 pointwise)\n"
+        "\n"
+        "| op | category | tests passed | selected because |\n"
+        "| --- | --- | --- | --- |\n"
+        "| `aten::exp_v2` | pointwise | **untested** (imported with --allow-untested) | exp_v2 is fast |"
+    )
+    assert pull_request_summary([exp]).startswith("### Generated operators imported by pytest-flaggems-import\n\n**Batch 2**")

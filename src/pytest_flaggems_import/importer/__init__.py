@@ -361,7 +361,8 @@ def pull_request_summary(candidates: Sequence[render.Candidate]) -> str:
         for c in mine:
             cats[c.category] = cats.get(c.category, 0) + 1
         per_cat = ", ".join(f"{n} {cat}" for cat, n in sorted(cats.items()))
-        out += [f"**Batch {batch}** ({CRITERION[batch]}): {len(mine)} operators ({per_cat})", ""]
+        count = f"{len(mine)} operator" + ("s" if len(mine) != 1 else "")
+        out += [f"**Batch {batch}** ({CRITERION[batch]}): {count} ({per_cat})", ""]
         out += ["| op | category | tests passed | selected because |", "| --- | --- | --- | --- |"]
         for c in mine:
             if c.validation.get("untested"):
