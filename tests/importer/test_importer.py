@@ -316,3 +316,19 @@ def test_each_import_says_what_it_did_to_each_operator(checkout, selected, tmp_p
                       "add_two unchanged"]  # fmt: skip
     assert do_import(ops, sel, checkout, "--force") == 0
     assert said()[1:] == ["add_one replaced (--force)", "add_two unchanged"]
+
+
+@pytest.mark.parametrize(
+    ("folders", "tests_go_to"),
+    [
+        ([], "src/flag_gems/experimental/tests"),  # the seed's default, created
+        (["tests/experimental"], "tests/experimental"),  # the checkout's own, at its root
+        (["tests/experimental", "src/flag_gems/experimental/tests"], "src/flag_gems/experimental/tests"),
+    ],
+)
+def test_tests_go_to_the_experimental_test_folder_the_checkout_has(checkout, selected, folders, tests_go_to):
+    ops, sel = selected
+    for folder in folders:
+        (checkout / folder).mkdir(parents=True, exist_ok=True)
+    assert do_import(ops, sel, checkout) == 0
+    assert sorted(str(p.relative_to(checkout)) for p in checkout.rglob("test_add_one.py")) == [f"{tests_go_to}/test_add_one.py"]
