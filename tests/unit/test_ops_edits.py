@@ -77,6 +77,20 @@ def test_the_first_import_of_the_package_goes_below_the_docstring_and_the_other_
     compile(edited, "__init__.py", "exec")  # a __future__ import must stay first
 
 
+@pytest.mark.parametrize(
+    ("text", "edited"),
+    [
+        # after the docstring and the imports that open the file, before the first other statement
+        ('"""Doc."""\nimport torch\nif torch.cuda.is_available():\n    pass\n',
+         '"""Doc."""\nimport torch\nfrom flag_gems.ops.abs import abs\nif torch.cuda.is_available():\n    pass\n'),
+        # a string assigned first is no docstring: nothing opens the file, the import goes first
+        ('__version__ = "1.0"\nimport torch\n', 'from flag_gems.ops.abs import abs\n__version__ = "1.0"\nimport torch\n'),
+    ],
+)
+def test_the_first_import_of_the_package_goes_after_what_opens_the_file(text, edited):
+    assert ops_layout.add_imports(text, [("flag_gems.ops.abs", ["abs"])]) == edited
+
+
 def test_imports_inside_blocks_and_relative_ones_are_not_the_packages_siblings():
     text = (
         "try:\n    from flag_gems.ops.x import y\nexcept ImportError:\n    pass\n"
@@ -110,6 +124,7 @@ def test_an_import_longer_than_black_allows_is_split_as_black_splits_it():
         ('__all__ = "acos", "sin"\n', '__all__ = "abs", "acos", "cos", "sin"\n'),
         ('__all__ = [\n    "acos",\n]\n', '__all__ = [\n    "abs",\n    "acos",\n    "cos",\n]\n'),
         ('__all__ = (\n    "a",\n    "b"\n)\n', '__all__ = (\n    "a",\n    "abs",\n    "b",\n    "cos"\n)\n'),
+        ('__all__ = ["a", "b",\n]\n', '__all__ = ["a", "abs", "b", "cos",\n]\n'),  # black's magic comma, its own line
     ],
 )
 def test_new_names_in_all_look_like_the_ones_there(text, edited):
@@ -155,6 +170,13 @@ def test_full_config_entries_go_among_the_tuples_past_what_is_not_one():
     )
 
 
+def test_a_tuples_comments_stay_too_at_either_end():
+    text = '_FULL_CONFIG = (\n    # first\n    ("b", b),  # bee\n)\n'
+    assert ops_layout.add_full_config(text, {"a": "a", "c": "c"}) == (
+        '_FULL_CONFIG = (\n    ("a", a),\n    # first\n    ("b", b),  # bee\n    ("c", c),\n)\n'
+    )
+
+
 def test_a_file_without_the_literal_list_is_refused_by_name():
     with pytest.raises(ValueError, match=r"no literal __all__ = \[\.\.\.\] or \(\.\.\.\) at module level"):
         ops_layout.add_all_names("__all__ = names()\n", ["abs"])
@@ -186,6 +208,12 @@ def test_a_last_entry_at_the_end_of_a_file_without_a_final_newline():
         "ops:\n  - id: abs\n    for:\n      - abs\n" + entry("cos")
     )
     assert ops_layout.add_operator_entries(yaml, [("abs", entry("abs"))]) == yaml
+
+
+def test_an_entry_in_an_empty_list_and_before_a_key_right_after_the_last_entry():
+    assert ops_layout.add_operator_entries("ops:\n", [("cos", entry("cos"))]) == "ops:\n" + entry("cos")
+    yaml = "ops:\n  - id: abs\nother: 1\n"
+    assert ops_layout.add_operator_entries(yaml, [("cos", entry("cos"))]) == "ops:\n  - id: abs\n" + entry("cos") + "other: 1\n"
 
 
 def test_the_kind_of_each_category():

@@ -1,4 +1,4 @@
-"""``transaction.recover``: the state a killed import leaves (its journal, some targets already
+"""``transaction.apply``'s rollback and ``transaction.recover``: the state a killed import leaves (its journal, some targets already
 replaced, staged files, new folders) put back as it was, in-process. The kill itself is tested in
 tests/importer (kill -9 at five points, in subprocesses); this pins what recovery does to each
 kind of file, so a mutation run, which cannot see into subprocesses, sees it too."""
@@ -6,6 +6,8 @@ kind of file, so a mutation run, which cannot see into subprocesses, sees it too
 from __future__ import annotations
 
 import json
+
+import pytest
 
 from pytest_flaggems_import.importer import transaction
 
@@ -50,3 +52,18 @@ def test_recovering_twice_changes_nothing_the_second_time(tmp_path):
     before = {p: p.read_bytes() for p in pkg.rglob("*")}
     assert transaction.recover(journal) == []
     assert {p: p.read_bytes() for p in pkg.rglob("*")} == before
+
+
+def test_a_write_failing_halfway_puts_back_what_it_replaced_and_removes_what_it_created(tmp_path):
+    """The in-process rollback: the first file replaced, the second created in new folders, the
+    third cannot be written (a folder stands where it goes)."""
+    replaced, created, blocked = tmp_path / "a.py", tmp_path / "new" / "deeper" / "b.py", tmp_path / "c.py"
+    replaced.write_text("before: é\n", encoding="utf-8")
+    blocked.mkdir()
+    changes = [transaction.FileChange(replaced, "before: é\n", "after\n"), transaction.FileChange(created, None, "b\n"),
+               transaction.FileChange(blocked, None, "c\n")]  # fmt: skip
+    journal = tmp_path / "journal"
+    with pytest.raises(IsADirectoryError):
+        transaction.apply(changes, journal)
+    assert replaced.read_text(encoding="utf-8") == "before: é\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.py", "c.py"]  # no new/, no staged file, no journal
