@@ -332,3 +332,16 @@ def test_tests_go_to_the_experimental_test_folder_the_checkout_has(checkout, sel
         (checkout / folder).mkdir(parents=True, exist_ok=True)
     assert do_import(ops, sel, checkout) == 0
     assert sorted(str(p.relative_to(checkout)) for p in checkout.rglob("test_add_one.py")) == [f"{tests_go_to}/test_add_one.py"]
+
+
+def test_a_checkout_metadata_file_that_breaks_its_schema_stops_the_import_naming_it(checkout, selected, capsys):
+    ops, sel = selected
+    assert do_import(ops, sel, checkout) == 0
+    metadata = checkout / GENERATED / "_metadata.json"
+    data = json.loads(metadata.read_text())
+    data["ops"]["add_one"]["op_name"] = 7  # valid JSON, not what the schema allows
+    metadata.write_text(json.dumps(data))
+    before = snapshot(checkout)
+    assert do_import(ops, sel, checkout, "--force") == 2
+    assert f"error: {metadata}: $.ops.add_one.op_name: expected string, got int 7" in capsys.readouterr().err
+    assert snapshot(checkout) == before
