@@ -19,9 +19,10 @@ two seeds. The reference is the ATen op the operator implements (``relu_v2``: ``
 Inputs come from the op's ATen schema: a tensor per ``Tensor`` argument, 0.75 per
 ``Scalar``/``float``; an op whose schema needs anything else cannot be checked here (reported, not
 held against it; the referee decides that from the schema, never from what the candidate's
-process writes or prints). Inputs are made on the device from the seed, in both processes. Wrong values block the operator: outside FlagGems' tolerance of both the float64
-reference and ATen's own result in the operator's dtype (an ill-conditioned op such as erfinv near
-±1 differs from float64 by more than the tolerance, and so does ATen), except on the degenerate
+process writes or prints). Inputs are made on the device from the seed, in both processes.
+Wrong values block the operator: outside FlagGems' tolerance of both the float64 reference and
+ATen's own result in the operator's dtype (an ill-conditioned op such as erfinv near ±1 differs
+from float64 by more than the tolerance, and so does ATen), except on the degenerate
 shapes (empty, one element), where ATen's conventions (the mean of nothing is NaN) are not every
 generated op's. An exception blocks it on a shape and dtype the perf file claims; elsewhere (a
 non-contiguous input, say) an explicit refusal is a limit, reported as such.
