@@ -578,3 +578,18 @@ def test_concurrent_imports_with_other_temp_folders_and_root_spellings_lose_noth
         assert '("logit_backward", logit_backward),' in top and '("chalf", chalf),' in top
         yaml = (root / "conf" / "operators.yaml").read_text()
         assert "  - id: logit_backward\n" in yaml and "  - id: chalf\n" in yaml
+
+
+def test_pull_requests_over_an_operator_the_checkout_has_need_force_and_carry_the_new_code(tmp_path, checkout, capsys):
+    ops, sel = selected_ops(tmp_path, {"logit_backward": (LOGIT_BACKWARD, LOGIT_BACKWARD_TEST)})
+    assert main(["import", "--selected", str(sel), "--ops-dir", str(ops), "--flaggems-root", str(checkout)]) == 0
+    newer = LOGIT_BACKWARD + "\n\n# tuned\n"
+    ops, sel = selected_ops(tmp_path / "again", {"logit_backward": (newer, LOGIT_BACKWARD_TEST)})
+    args = ["import", "--selected", str(sel), "--ops-dir", str(ops), "--flaggems-root", str(checkout),
+            "--flaggems-pr-dir", str(tmp_path / "prs")]  # fmt: skip
+    assert main(args) == 1
+    assert "conflict: the checkout has different code for it (use --force)" in capsys.readouterr().out
+    assert not (tmp_path / "prs").exists()
+    assert main([*args, "--force"]) == 0
+    (patch,) = (tmp_path / "prs").glob("*.patch")
+    assert "+# tuned" in patch.read_text()
