@@ -593,3 +593,24 @@ def test_pull_requests_over_an_operator_the_checkout_has_need_force_and_carry_th
     assert main([*args, "--force"]) == 0
     (patch,) = (tmp_path / "prs").glob("*.patch")
     assert "+# tuned" in patch.read_text()
+
+
+def test_an_operator_without_tests_imported_before_is_recognised_by_its_benchmark_and_replaced_with_force(
+    tmp_path, checkout, capsys
+):
+    ops, sel = selected_ops(tmp_path, {"chalf": (CHALF, None)})
+    assert main(["import", "--selected", str(sel), "--ops-dir", str(ops), "--flaggems-root", str(checkout)]) == 0
+    two_inputs = CHALF.replace("def chalf(self, memory_format=None):", "def chalf(self, other):")
+    ops, sel = selected_ops(tmp_path / "again", {"chalf": (two_inputs, None)})
+    args = ["import", "--selected", str(sel), "--ops-dir", str(ops), "--flaggems-root", str(checkout)]
+    assert main(args) == 1
+    assert "conflict: the checkout has different code for it (use --force)" in capsys.readouterr().out
+    assert main([*args, "--force"]) == 0
+    assert "chalf                    replaced (--force)" in capsys.readouterr().out
+    benchmark = (checkout / "benchmark" / "test_chalf.py").read_text()
+    assert "BinaryPointwiseBenchmark" in benchmark  # rewritten for the new code's two tensors
+    # a benchmark a maintainer edited is theirs: the operator is no longer recognised as ours
+    (checkout / "benchmark" / "test_chalf.py").write_text(benchmark + "# tuned by hand\n")
+    ops, sel = selected_ops(tmp_path / "third", {"chalf": (CHALF, None)})
+    assert main(["import", "--selected", str(sel), "--ops-dir", str(ops), "--flaggems-root", str(checkout), "--force"]) == 1
+    assert "FlagGems already has this operator" in capsys.readouterr().out

@@ -154,7 +154,8 @@ def plan(checkout: Checkout, candidates: Sequence[render.Candidate], force: bool
 def plan_ops(checkout: Checkout, candidates: Sequence[render.Candidate], force: bool,
              files: _Staging | None = None) -> ImportOutcome:  # fmt: skip
     """The ``ops`` layout (SPEC 5): six files per operator, as FlagGems' KernelGen commits. No
-    metadata file: the test file's header (``tests/test_<op>.py``) marks an operator as ours, and
+    metadata file: the test file's header (``tests/test_<op>.py``) marks an operator as ours (one
+    without tests: the benchmark file this tool writes for the code in place), and
     an operator FlagGems already has (its keys registered, its functions imported, its yaml id) is a
     conflict, never a second registration. The files all operators share are edited once, for
     all of them (a libcst parse of FlagGems' ``__init__.py`` takes a good part of a second)."""
@@ -187,8 +188,11 @@ def plan_ops(checkout: Checkout, candidates: Sequence[render.Candidate], force: 
 
 def _ops_status(checkout: Checkout, c: render.Candidate, paths: Any, keys: dict[str, str], test: str | None,
                 force: bool, files: _Staging, registered: ops_layout.Registered) -> str:  # fmt: skip
-    # Ours: a test file with our header, or this very code already in place (a re-import).
-    ours = bool(render.split_header(files.original(paths.test) or "")[0]) or files.original(paths.code) == _ops_code(c)
+    # Ours: a test file with our header, this very code already in place (a re-import), or (an
+    # operator without tests) the benchmark file this tool writes for the code in place.
+    existing = files.original(paths.code)
+    ours = (bool(render.split_header(files.original(paths.test) or "")[0]) or existing == _ops_code(c)
+            or (existing is not None and files.original(paths.benchmark) == _generated_benchmark(c, existing)))  # fmt: skip
     status = _combined(
         _ops_code_status(files.original(paths.code), _ops_code(c), force, ours),
         _status(files.original(paths.test), test, force, "tests") if test is not None else "unchanged",
@@ -224,12 +228,17 @@ def _stage_own_files(files: _Staging, c: render.Candidate, paths: Any, test: str
         files.stage(paths.test, test)
     if c.spec.benchmark_func:  # the operator's own, as given (like its code)
         files.stage(paths.benchmark, c.spec.benchmark_func.strip("\n") + "\n")
-    elif files.original(paths.benchmark) is None:  # a maintainer's benchmark is theirs
-        name = c.spec.name
-        torch_op = f"torch.ops.{name.namespace}.{name.base}" + (f".{name.overload}" if name.overload else "")
-        tensors = ops_layout.tensor_arguments(c.spec.code, c.spec.entry)
-        stem = ops_layout.file_stem(c.spec.entry)
-        files.stage(paths.benchmark, ops_layout.benchmark_source(name.base, stem, torch_op, c.category, tensors))
+    elif files.original(paths.benchmark) in (None, _generated_benchmark(c, files.original(paths.code) or "")):
+        files.stage(paths.benchmark, _generated_benchmark(c, c.spec.code))  # a maintainer's benchmark is theirs
+
+
+def _generated_benchmark(c: render.Candidate, code: str) -> str:
+    """``benchmark/test_<stem>.py`` as this tool writes it for ``code`` (the operator's or, to
+    recognise its own file, the code already in the checkout)."""
+    name = c.spec.name
+    torch_op = f"torch.ops.{name.namespace}.{name.base}" + (f".{name.overload}" if name.overload else "")
+    tensors = ops_layout.tensor_arguments(code, c.spec.entry)
+    return ops_layout.benchmark_source(name.base, ops_layout.file_stem(c.spec.entry), torch_op, c.category, tensors)
 
 
 def _stage_shared_files(files: _Staging, checkout: Checkout, accepted: list[tuple[render.Candidate, Any, dict[str, str]]],
