@@ -345,3 +345,22 @@ def test_a_checkout_metadata_file_that_breaks_its_schema_stops_the_import_naming
     assert do_import(ops, sel, checkout, "--force") == 2
     assert f"error: {metadata}: $.ops.add_one.op_name: expected string, got int 7" in capsys.readouterr().err
     assert snapshot(checkout) == before
+
+
+def test_a_checkout_is_found_from_its_root_or_its_src_folder_and_a_wrong_one_is_named(tmp_path):
+    ops_checkout = tmp_path / "FlagGems"
+    (ops_checkout / "src" / "flag_gems").mkdir(parents=True)
+    (ops_checkout / "conf").mkdir()
+    (ops_checkout / "conf" / "operators.yaml").write_text("ops:\n")
+    for given in (ops_checkout, ops_checkout / "src"):
+        found = find_checkout(given)
+        assert (found.root, found.package, found.layout) == (ops_checkout, ops_checkout / "src" / "flag_gems", "ops")
+    flat = tmp_path / "flat"
+    (flat / "flag_gems").mkdir(parents=True)  # no src/: the package at the root
+    assert (find_checkout(flat).root, find_checkout(flat).layout) == (flat, "generated")
+    with pytest.raises(InputError) as error:
+        find_checkout(tmp_path / "nothing")
+    assert str(error.value) == f"{tmp_path / 'nothing'}: not a FlagGems checkout: no src/flag_gems or flag_gems folder"
+    with pytest.raises(InputError) as error:
+        find_checkout(flat, layout="seed")
+    assert str(error.value) == "unknown layout 'seed'; expected auto, generated or experimental_ops or ops"
