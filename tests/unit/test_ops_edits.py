@@ -131,8 +131,10 @@ def test_new_names_in_all_look_like_the_ones_there(text, edited):
     assert ops_layout.add_all_names(text, ["cos", "abs"]) == edited
 
 
-def test_a_tuple_of_one_keeps_its_comma():
+def test_a_tuple_of_one_keeps_its_comma_and_nothing_else_gets_one_at_the_end():
     assert ops_layout.add_all_names("__all__ = ()\n", ["abs"]) == '__all__ = ("abs",)\n'
+    assert ops_layout.add_all_names("__all__ = ()\n", ["cos", "abs"]) == '__all__ = ("abs", "cos")\n'
+    assert ops_layout.add_all_names("__all__ = []\n", ["abs"]) == '__all__ = ["abs"]\n'
 
 
 def test_comments_stay_with_the_names_they_belong_to_and_new_names_get_none():
