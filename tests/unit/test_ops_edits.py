@@ -307,6 +307,7 @@ def test_what_the_checkout_registers_is_read_from_its_three_files_and_named_in_c
     ops_init = "from flag_gems.ops.abs import abs\nfrom flag_gems.ops.mine import helper\nfrom flag_gems.ops.e import exp as exp_\nfrom .rel import rel\n"
     registered = ops_layout.Registered.read(top, ops_init, "ops:\n  - id: sin\n")
     assert registered.keys == {"abs", "cos"}
+    assert ops_layout.Registered.read("_FULL_CONFIG = make_config()\n", "", "").keys == frozenset()  # not a literal
     assert registered.imported == {"abs": "flag_gems.ops.abs", "helper": "flag_gems.ops.mine", "exp_": "flag_gems.ops.e"}
     assert registered.conflicts("flag_gems.ops.mine", {"mine": "helper"}, "mine") == []  # its own module
     assert registered.conflicts("flag_gems.ops.sin2", {"sin2": "sin2"}, "sin") == ["conf/operators.yaml has id 'sin'"]
@@ -317,5 +318,5 @@ def test_what_the_checkout_registers_is_read_from_its_three_files_and_named_in_c
 def test_aten_keys_need_the_entry_and_take_its_overload():
     assert ops_layout.aten_keys("def other(x):\n    pass\n", "logit", None, "logit") == {}
     assert ops_layout.aten_keys("def add_tensor(a, b):\n    pass\n", "add", "Tensor", "add_tensor") == {"add.Tensor": "add_tensor"}
-    code = "def logit(x):\n    pass\n\ndef logit_out_(x):\n    pass\n\ndef helper(x):\n    pass\n"
+    code = "def logit(x):\n    pass\n\ndef logit_out_(x):\n    pass\n\ndef compute_logits(x):\n    pass\n"
     assert ops_layout.aten_keys(code, "logit", None, "logit") == {"logit": "logit"}
