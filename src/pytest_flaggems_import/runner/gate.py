@@ -90,6 +90,14 @@ def _reference(op_name: str) -> Any:
     return overload
 
 
+def checkable(op_name: str, first_case: dict[str, Any]) -> Any:
+    """The ATen reference the gate checks ``op_name`` against; LookupError when there is none or
+    its schema needs inputs the gate cannot make (decided from the name alone, never the code)."""
+    op = _reference(op_name)
+    make_inputs(op, first_case, "cpu")
+    return op
+
+
 def make_inputs(op: Any, case: dict[str, Any], device: str) -> list[Any]:
     """The positional inputs of ``op`` for ``case``, made on ``device`` from the case's seed (the
     same in both processes: same device, same torch); LookupError when the schema needs more."""
@@ -136,8 +144,7 @@ def run(operator: Path, device: str, all_cases: list[dict[str, Any]], out: Path)
     devices.prepare_process(device)
     spec = formats.load_operator(operator)
     try:
-        op = _reference(spec.name.qualified)
-        make_inputs(op, all_cases[0], "cpu")
+        op = checkable(spec.name.qualified, all_cases[0])
     except LookupError:
         return  # nothing to run: the referee finds the same and says so
     clock, started = CompileClock(), time.perf_counter()
@@ -182,8 +189,7 @@ def compare(operator: Path, device: str, all_cases: list[dict[str, Any]], out: P
     spec = formats.load_operator(operator)
     verdict: dict[str, Any] = {"checked": 0, "wrong": [], "raised": [], "limits": [], "unsupported": None}
     try:  # decided here, not from what the candidate's process says (it could say anything)
-        op = _reference(spec.name.qualified)
-        make_inputs(op, all_cases[0], "cpu")
+        op = checkable(spec.name.qualified, all_cases[0])
     except LookupError as exc:
         return {**verdict, "unsupported": str(exc)}
     results = torch.load(out, weights_only=True)

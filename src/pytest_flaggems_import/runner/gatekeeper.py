@@ -103,11 +103,10 @@ class Referee:
         with contextlib.suppress(OSError):
             process.kill()
         status = process.wait()
-        last = f"exit status {status}"
-        if self._stderr is not None:
-            self._stderr.seek(0)
-            last = (self._stderr.read().decode(errors="replace").strip().splitlines() or [last])[-1]
-            self._stderr.close()
+        if self._stderr is None:
+            return f"exit status {status}"
+        last = _last_line(self._stderr, f"exit status {status}")
+        self._stderr.close()
         return last
 
 
@@ -307,10 +306,7 @@ class _Spare:
 
     def last_words(self) -> str:
         """The last line it wrote to stderr once it ended (why, mostly)."""
-        self.process.wait()
-        self.stderr.seek(0)
-        said = self.stderr.read().decode(errors="replace").strip().splitlines()
-        return said[-1] if said else f"exit status {self.process.returncode}"
+        return _last_line(self.stderr, f"exit status {self.process.wait()}")
 
     def kill(self) -> None:
         with contextlib.suppress(OSError):
@@ -322,3 +318,10 @@ class _Spare:
             self.process.communicate(timeout=10)
         self.stderr.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _last_line(stderr: IO[bytes], otherwise: str) -> str:
+    """The last line written to a process's stderr file (why it ended, mostly), or ``otherwise``."""
+    stderr.seek(0)
+    said = stderr.read().decode(errors="replace").strip().splitlines()
+    return said[-1] if said else otherwise
