@@ -2,7 +2,8 @@
 # Issue 17 (device tool; carry .whl and .before): the 102-op flag-gems corpus as scale.sh runs it
 # (-n 4, benchmarks, gate), once with an earlier tree of this project (.before: `git archive
 # <commit> | tar -x -C .before`) and once with this one, on the same machine, each with a cold
-# Triton cache and a fresh HOME. Session files and summaries in $OUT.
+# Triton cache and a fresh HOME. Session files and summaries in $OUT, the measured (unrounded)
+# perf files in $OUT/regen.tar.gz (for benchmarks/gpu/compare_sessions.py).
 #   bash benchmarks/gpu/gate_ab.sh                  (ORDER="after before" to run this tree first)
 set -uo pipefail
 source benchmarks/gpu/setup.sh
@@ -18,13 +19,14 @@ for tag in ${ORDER:-before after}; do
   HOME=/tmp/home-$tag TRITON_CACHE_DIR=/tmp/triton-cache-$tag PYTHONPATH=$path \
     python3 -m pytest -p no:cacheprovider -q -n 4 --flaggems-ops=/tmp/corpus \
     --flaggems-device=cuda --flaggems-bench --flaggems-bench-shapes=1024x1024,4096x4096 \
-    --flaggems-bench-dtypes=float16,float32 --flaggems-timeout=120 --flaggems-report-dir=/tmp/out-$tag \
+    --flaggems-bench-dtypes=float16,float32 --flaggems-timeout=120 --flaggems-report-dir=/tmp/out-$tag --flaggems-regen=/tmp/out-$tag/regen \
     > "$OUT/scale-$tag.log" 2>&1
   end=$(date +%s.%N)
   echo "$tag wall $(python3 -c "print(round($end - $start, 1))") s: $(tail -1 "$OUT/scale-$tag.log")" | tee -a "$OUT/walls.txt"
   grep "^time:" "$OUT/scale-$tag.log" | tee -a "$OUT/walls.txt"
   cp "/tmp/out-$tag/session.json" "$OUT/session-$tag.json"
 done
+tar czf "$OUT/regen.tar.gz" -C /tmp out-before/regen out-before/session.json out-after/regen out-after/session.json
 python3 - <<'PY' | tee "$OUT/summary.json"
 import json
 runs = {tag: json.load(open(f"/tmp/out-{tag}/session.json")) for tag in ("before", "after")}

@@ -44,7 +44,7 @@ def old_method(candidate, name, config, params) -> dict:
     """The measurement as it was before: 5 rounds x (do_bench 25 ms + do_bench_cudagraph 25 ms)."""
     reference, args, kwargs = bench.inputs_for(name, config, "cuda", params, None)
     bench.check_against(candidate, reference, args, kwargs, config.dtype)
-    copies = bench.input_copies(args)
+    copies = bench.input_copies(args, bench.l2_bytes("cuda"))
     impls = {"your": candidate, "cuda": reference, "flaggems": reference}
     calls = {i: bench.rotating(fn, args, kwargs, copies) for i, fn in impls.items()}
     samples = {i: {"kernel": [], "cudagraph": []} for i in impls}

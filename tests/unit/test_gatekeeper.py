@@ -79,12 +79,13 @@ def test_a_check_asked_for_twice_runs_once_and_dead_referees_and_spares_are_repl
     honest = operator(tmp_path, "relu", HONEST)
     first = keeper.verdict(honest, CONFIGS)
     assert keeper.verdict(honest, CONFIGS) is first and keeper.started == 1
+    assert len(keeper._spares) == keeper.at_once  # noqa: SLF001 - warm for the next check, from the first on
     for referee in keeper.referees:  # the one that compared, killed from outside
         if referee._process is not None:  # noqa: SLF001
             os.kill(referee._process.pid, signal.SIGKILL)  # noqa: SLF001
             referee._process.wait()  # noqa: SLF001
-    keeper.tests_over(checks_left=2)  # run processes started ahead from now on
-    assert keeper._spares  # noqa: SLF001
+    keeper.tests_over(checks_left=2)  # only the gate is left: still one per check at once
+    assert len(keeper._spares) == keeper.at_once  # noqa: SLF001
     for spare in keeper._spares:  # noqa: SLF001 - killed while waiting for the next operators
         spare.process.kill()
         spare.process.wait()

@@ -36,6 +36,8 @@ REPLAY_MS = 1.0  # one graph replay lasts about this long: k calls per graph
 MAX_CALLS_PER_GRAPH = 500
 ROUNDS_PER_CHECK = 5  # rounds recorded between two looks at the stopping rule (one sync each)
 KERNEL_REP_MS = 3.0  # do_bench's budget for the recorded end-to-end figure
+L2_MULTIPLE = 4  # the rotated input copies of a measurement span at least 4x L2 (input_copies)
+MIN_COPIES = 8
 L2_FLUSH_BYTES = 256 << 20  # more than any current GPU's L2 (H100 50 MB, H200 60 MB, B200 126 MB)
 
 
@@ -170,7 +172,8 @@ def check_against(candidate: Callable, reference: Callable, args: list, kwargs: 
 def rotating(fn: Callable, args: list, kwargs: dict, copies: int) -> Callable[[], Any]:
     """A call that cycles through ``copies`` fresh input sets made up front, outside any timing.
 
-    In-place operators then never see their own output as input, and no copy is timed.
+    No copy is timed, and each call reads inputs that the previous ``copies - 1`` calls did not
+    touch (an in-place operator sees its own output again only ``copies`` calls later).
     """
     import torch
 
@@ -227,11 +230,24 @@ def flaggems_implements(name: OpName, registered: frozenset[str]) -> bool:
     return name.short in registered or (name.overload is None and f"{name.base}.Tensor" in registered)
 
 
-def input_copies(args: list, budget_bytes: int = 1 << 30, most: int = 8) -> int:
+def input_copies(args: list, l2_bytes: int, *, multiple: int = L2_MULTIPLE, budget_bytes: int = 1 << 30) -> int:
+    """How many input sets a measurement rotates through: together at least ``multiple`` times
+    L2, so that every call reads its inputs from memory wherever they were placed (8 sets of a
+    1024² configuration, 16-32 MB, fit in an H100's 50 MB L2: whether a call then hit L2 depended
+    on where the allocator put them, and one implementation could read 2x slower for a whole
+    measurement); at least ``MIN_COPIES``, at most one per call of a graph, within a memory budget."""
     import torch
 
     size = sum(a.numel() * a.element_size() for a in args if isinstance(a, torch.Tensor)) or 1
-    return max(1, min(most, budget_bytes // size))
+    wanted = max(MIN_COPIES, -(-multiple * l2_bytes // size))
+    return max(1, min(wanted, MAX_CALLS_PER_GRAPH, budget_bytes // size))
+
+
+def l2_bytes(device: str) -> int:
+    """The L2 cache of the current GPU (0 on the CPU)."""
+    import torch
+
+    return torch.cuda.get_device_properties(torch.cuda.current_device()).L2_cache_size if device == "cuda" else 0
 
 
 def inputs_for(
@@ -347,7 +363,7 @@ def measure(
 
     reference, args, kwargs = inputs_for(name, config, device, params or {}, custom_inputs)
     check_against(candidate, reference, args, kwargs, config.dtype)
-    copies = input_copies(args)
+    copies = input_copies(args, l2_bytes(device))
     impls = {"your": candidate, "cuda": reference}
     if with_flaggems:
         impls["flaggems"] = reference  # dispatched to FlagGems under use_gems(), below

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
@@ -45,8 +46,9 @@ class Referee:
 
     def compare(self, operator: Path, outputs: Path, case_list: list[dict[str, Any]]) -> dict[str, Any]:
         request = json.dumps({"operator": str(operator), "outputs": str(outputs), "cases": case_list}) + "\n"
+        why = ""
         with self._lock:
-            for attempt in (1, 2):  # a referee that died before this request gets one successor
+            for _attempt in (1, 2):  # a referee that died before this request gets one successor
                 process = self._started()
                 try:
                     assert process.stdin is not None
@@ -58,9 +60,7 @@ class Referee:
                     return {"error": f"compare: {exc}"}
                 except OSError:
                     why = self._stop()
-                    if attempt == 2:
-                        return {"error": f"compare: {why}"}
-            raise AssertionError("unreachable")
+        return {"error": f"compare: {why}"}
 
     def close(self) -> None:
         with self._lock:
@@ -78,22 +78,10 @@ class Referee:
     def _answer(self, process: subprocess.Popen[bytes]) -> str:
         """The next verdict line, within the time-out; OSError if the referee ended."""
         assert process.stdout is not None
-        deadline = time.monotonic() + self.timeout
-        buffer = b""
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            while True:
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    if line.startswith(VERDICT.encode()):
-                        return line[len(VERDICT) :].decode()
-                left = deadline - time.monotonic()
-                if left <= 0 or not selector.select(left):
-                    raise TimeoutError(f"still running after {self.timeout:g} s")
-                chunk = os.read(process.stdout.fileno(), 1 << 16)
-                if not chunk:
-                    raise OSError("the referee ended")
-                buffer += chunk
+        for line in _lines(process.stdout, self.timeout, 1 << 16):
+            if line.startswith(VERDICT.encode()):
+                return line[len(VERDICT) :].decode()
+        raise OSError("the referee ended")
 
     def _stop(self) -> str:
         """Stop the referee; the last line it wrote to stderr (why it ended, if it did)."""
@@ -125,11 +113,11 @@ class Gatekeeper:
         self._checks: dict[tuple[str, str], Future[dict[str, Any]]] = {}
         self.at_once = at_once
         self._spares: list[_Spare] = []  # run processes started ahead, waiting for an operator
-        # None while the session still tests and times: each check starts its own run process
-        # then (spares starting torch and idling beside running measurements would be a change
-        # in what runs beside a timing, for a gain the GPU lock cancels: checks wait for the
-        # benchmarks anyway). Once only the gate is left, one per check that may run at once.
-        self._spares_wanted = 0
+        # One per check that may run at once, from the first check on (started then, not
+        # before: a session without checks starts none); once only the gate is left, no more
+        # than the checks still to come. Idle spares hold a CUDA context and run nothing: the
+        # timing flips once blamed on them came from rotated inputs that fit in L2 (bench.input_copies).
+        self._spares_wanted = at_once
         self._alive: set[_Spare] = set()  # every run process started and not yet closed
         self._lock = threading.Lock()
         self._closed = False
@@ -197,30 +185,40 @@ class Gatekeeper:
 
     def _run(self, operator: Path, case_list: list[dict[str, Any]]) -> dict[str, Any]:
         """The candidate's run, in a spare process (started ahead, so its torch start is not
-        waited for); one that died before it was given the operator is replaced, once."""
-        for attempt in (1, 2):
+        waited for)."""
+        spare = self._handed(operator, case_list)
+        if isinstance(spare, str):
+            return {"error": f"run: {spare}"}
+        try:
+            stdout, _ = spare.process.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            self._retire(spare)
+            return {"error": f"run: still running after {self.timeout:g} s"}
+        if spare.process.returncode != 0:
+            why = spare.last_words()
+            self._retire(spare)
+            return {"error": f"run: {why}"}
+        return {"stdout": stdout.decode(errors="replace"), "outputs": spare.outputs, "spare": spare}
+
+    def _handed(self, operator: Path, case_list: list[dict[str, Any]]) -> _Spare | str:
+        """A spare that took this operator's request, or why none did. One that ended before the
+        operator reached it is not the operator's doing: replaced, once."""
+        why = "the session ended first"
+        for _attempt in (1, 2):
             spare = self._spare()
             if spare is None:
-                return {"error": "run: the session ended first"}
+                return "the session ended first"
             request = {"operator": str(operator), "out": str(spare.outputs), "cases": case_list}
             try:
-                if not spare.given(json.dumps(request).encode() + b"\n", self.timeout):
-                    # It ended before this operator reached it: not the operator's doing.
-                    why = spare.last_words()
-                    self._retire(spare)
-                    if attempt == 1:
-                        continue
-                    return {"error": f"run: {why}"}
-                stdout, _ = spare.process.communicate(timeout=self.timeout)
-            except (subprocess.TimeoutExpired, TimeoutError):
-                self._retire(spare)
-                return {"error": f"run: still running after {self.timeout:g} s"}
-            if spare.process.returncode != 0:
+                if spare.given(json.dumps(request).encode() + b"\n", self.timeout):
+                    return spare
                 why = spare.last_words()
+            except TimeoutError:
+                why = f"still running after {self.timeout:g} s"
                 self._retire(spare)
-                return {"error": f"run: {why}"}
-            return {"stdout": stdout.decode(errors="replace"), "outputs": spare.outputs, "spare": spare}
-        raise AssertionError("unreachable")
+                return why
+            self._retire(spare)
+        return why
 
     def _spare(self) -> _Spare | None:
         """A started run process for this check; others started to take its place, so the next
@@ -288,21 +286,12 @@ class _Spare:
         return True
 
     def _ready(self, timeout: float) -> bool:
-        """True once it says it is ready; False if it ended first. Reads its stdout unbuffered,
-        so that what follows is left for ``communicate``."""
+        """True once it says it is ready; False if it ended first. Reads its stdout a byte at a
+        time, so that what follows is left for ``communicate``."""
         assert self.process.stdout is not None
-        deadline, line = time.monotonic() + timeout, b""
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.process.stdout, selectors.EVENT_READ)
-            while not line.endswith(b"\n"):
-                left = deadline - time.monotonic()
-                if left <= 0 or not selector.select(left):
-                    raise TimeoutError
-                chunk = os.read(self.process.stdout.fileno(), 1)
-                if not chunk:
-                    return False
-                line += chunk
-        return line.strip().decode(errors="replace") == READY
+        with contextlib.closing(_lines(self.process.stdout, timeout, 1)) as lines:
+            first = next(lines, None)
+        return first is not None and first.strip().decode(errors="replace") == READY
 
     def last_words(self) -> str:
         """The last line it wrote to stderr once it ended (why, mostly)."""
@@ -318,6 +307,25 @@ class _Spare:
             self.process.communicate(timeout=10)
         self.stderr.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _lines(stream: IO[bytes], timeout: float, chunk: int) -> Generator[bytes, None, None]:
+    """The lines a process writes to ``stream`` (a pipe), read ``chunk`` bytes at a time; ends
+    when the process closes it, TimeoutError once ``timeout`` seconds have passed in all."""
+    deadline, buffer = time.monotonic() + timeout, b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        while True:
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                yield line
+            left = deadline - time.monotonic()
+            if left <= 0 or not selector.select(left):
+                raise TimeoutError(f"still running after {timeout:g} s")
+            data = os.read(stream.fileno(), chunk)
+            if not data:
+                return
+            buffer += data
 
 
 def _last_line(stderr: IO[bytes], otherwise: str) -> str:
