@@ -283,10 +283,13 @@ def test_an_operator_flaggems_already_has_is_a_conflict_not_a_second_registratio
     ``frac``, which FlagGems defines in ``ops/frac_.py``)."""
     ceil = "import torch\n\n\ndef ceil(self):\n    return torch.ceil(self)\n"
     ops, sel = selected_ops(tmp_path, {"ceil": (ceil, None)})
+    yaml = checkout / "conf" / "operators.yaml"
+    yaml.write_text(yaml.read_text() + "  - id: ceil\n    for:\n      - ceil\n")  # and its registry has it
     before = files_of(checkout)
     assert main(["import", "--selected", str(sel), "--ops-dir", str(ops), "--flaggems-root", str(checkout)]) == 1
     out = capsys.readouterr().out
-    assert "conflict: FlagGems already has this operator (_FULL_CONFIG registers 'ceil'" in out
+    assert "  ceil                     conflict: FlagGems already has this operator (_FULL_CONFIG registers 'ceil'; " \
+        "conf/operators.yaml has id 'ceil')\n" in out
     assert files_of(checkout) == before
 
 
@@ -614,3 +617,56 @@ def test_an_operator_without_tests_imported_before_is_recognised_by_its_benchmar
     ops, sel = selected_ops(tmp_path / "third", {"chalf": (CHALF, None)})
     assert main(["import", "--selected", str(sel), "--ops-dir", str(ops), "--flaggems-root", str(checkout), "--force"]) == 1
     assert "FlagGems already has this operator" in capsys.readouterr().out
+
+
+def test_each_ops_import_says_what_it_does_to_the_operators_test_file(tmp_path, checkout, capsys):
+    """The test file has its own status, combined with the code's: someone else's file of that
+    name is a conflict, ours with other tests needs --force, and a test-file header is what makes
+    an operator with changed code ours."""
+    def imported(tag, test, *extra, code=LOGIT_BACKWARD):
+        ops, sel = selected_ops(tmp_path / tag, {"logit_backward": (code, test)})
+        rc = main(["import", "--selected", str(sel), "--ops-dir", str(ops), "--flaggems-root", str(checkout), *extra])
+        (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  logit_backward")]
+        return rc, line.split(maxsplit=1)[1]
+
+    theirs = checkout / "tests" / "test_logit_backward.py"
+    theirs.parent.mkdir()
+    theirs.write_text("# FlagGems' own test\n")
+    their_code = checkout / "src" / "flag_gems" / "ops" / "logit_backward.py"
+    their_code.write_text("# FlagGems' own logit_backward\n")
+    assert imported("theirs", LOGIT_BACKWARD_TEST, "--force") == (
+        1, "conflict: the checkout has a code file of that name that pytest-flaggems-import did not write")
+    their_code.unlink()
+    assert imported("their-test", LOGIT_BACKWARD_TEST, "--force") == (
+        1, "conflict: the checkout has a tests file of that name that pytest-flaggems-import did not write")
+    theirs.unlink()
+    assert imported("first", LOGIT_BACKWARD_TEST) == (0, "new")
+    other_test = LOGIT_BACKWARD_TEST + "\n# one more case\n"
+    assert imported("other-test", other_test) == (1, "conflict: the checkout has different tests for it (use --force)")
+    assert imported("other-test-forced", other_test, "--force") == (0, "updated")
+    # Code and benchmark changed by hand in the checkout: ours by the test file's header alone,
+    # so --force replaces the code.
+    code = checkout / "src" / "flag_gems" / "ops" / "logit_backward.py"
+    code.write_text(code.read_text() + "# edited\n")
+    benchmark = checkout / "benchmark" / "test_logit_backward.py"
+    benchmark.write_text(benchmark.read_text() + "# tuned\n")
+    assert imported("forced", other_test, "--force") == (0, "replaced (--force)")
+    assert "# edited" not in code.read_text()
+
+
+def test_an_operator_without_tests_imported_again_is_unchanged(tmp_path, checkout, capsys):
+    for tag in ("first", "again"):
+        ops, sel = selected_ops(tmp_path / tag, {"chalf": (CHALF, None)})
+        assert main(["import", "--selected", str(sel), "--ops-dir", str(ops), "--flaggems-root", str(checkout)]) == 0
+    assert "  chalf                    unchanged\n" in capsys.readouterr().out
+
+
+def test_a_symlinked_folder_leading_out_of_the_checkout_is_a_conflict(tmp_path, checkout, capsys):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (checkout / "tests").symlink_to(elsewhere)
+    ops, sel = selected_ops(tmp_path, {"logit_backward": (LOGIT_BACKWARD, LOGIT_BACKWARD_TEST)})
+    assert main(["import", "--selected", str(sel), "--ops-dir", str(ops), "--flaggems-root", str(checkout)]) == 1
+    out = capsys.readouterr().out
+    assert f"conflict: {checkout / 'tests' / 'test_logit_backward.py'} would be written outside the checkout" in out
+    assert not list(elsewhere.iterdir())
