@@ -364,3 +364,33 @@ def test_a_checkout_is_found_from_its_root_or_its_src_folder_and_a_wrong_one_is_
     with pytest.raises(InputError) as error:
         find_checkout(flat, layout="seed")
     assert str(error.value) == "unknown layout 'seed'; expected auto, generated or experimental_ops or ops"
+
+
+def test_a_refused_import_says_so_word_for_word(checkout, selected, capsys):
+    """Every refused operator on its own line, then how to get evidence; nothing written."""
+    ops, sel = selected
+    session = write_json(sel.parent / "session.json", session_json({"add_one": (1, 1)}))  # add_two never ran
+    before = snapshot(checkout)
+    assert do_import(ops, sel, checkout) == 1
+    assert capsys.readouterr().out == "\n".join([
+        "import refused; nothing written",
+        f"  add_one                  refused: tests failed: 1 of 2 (in {session})",
+        f"  add_two                  refused: no test evidence: not in {session}",
+        "",
+        importer.REFUSAL_HELP,
+    ]) + "\n"  # fmt: skip
+    assert snapshot(checkout) == before
+
+
+def test_the_header_says_which_aggregate_selected_the_operator(tmp_path, checkout):
+    ops = tmp_path / "ops"
+    write_json(ops / "add_one.json", operator_json("add_one"))
+    your = write_json(tmp_path / "your.json", perf({"add_one": [([8], "fp32", 0.5, 1.0), ([16], "fp32", 0.7, 1.0),
+                                                                 ([32], "fp32", 2.0, 1.0)]}))  # fmt: skip
+    out = tmp_path / "sel"
+    assert main(["select", "--batch", "2", "--aggregate", "median", "--your-data", str(your), "--output", f"{out}/",
+                 "--quiet"]) == 0  # fmt: skip
+    write_json(out / "session.json", session_json({"add_one": (1, 0)}))
+    assert do_import(ops, out / "selected_batch2.json", checkout) == 0
+    code = (checkout / GENERATED / "pointwise" / "add_one.py").read_text()
+    assert "# selected: median relative_to_cuda 0.7 <= threshold 1.25\n" in code
