@@ -670,3 +670,24 @@ def test_a_symlinked_folder_leading_out_of_the_checkout_is_a_conflict(tmp_path, 
     out = capsys.readouterr().out
     assert f"conflict: {checkout / 'tests' / 'test_logit_backward.py'} would be written outside the checkout" in out
     assert not list(elsewhere.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("edit", "where", "message"),
+    [
+        (lambda root: (root / "conf" / "operators.yaml").write_text("ops:\n  - id: celu\n    for:\n      - celu\n"),
+         "conf/operators.yaml", "no stage version to give new operators (alpha: '<newest>')"),
+        (lambda root: (root / "src" / "flag_gems" / "__init__.py").write_text('"""A FlagGems without _FULL_CONFIG."""\n'),
+         "src/flag_gems/__init__.py",
+         "cannot add the operators: no literal _FULL_CONFIG = [...] or (...) at module level"),
+    ],
+    ids=["no-stage-version", "no-full-config"],
+)  # fmt: skip
+def test_a_checkout_the_ops_layout_cannot_extend_is_an_input_error_naming_the_file(tmp_path, checkout, capsys,
+                                                                                   edit, where, message):  # fmt: skip
+    edit(checkout)
+    ops, sel = selected_ops(tmp_path, {"logit_backward": (LOGIT_BACKWARD, LOGIT_BACKWARD_TEST)})
+    before = files_of(checkout)
+    assert main(["import", "--selected", str(sel), "--ops-dir", str(ops), "--flaggems-root", str(checkout)]) == 2
+    assert f"{checkout / where}: {message}" in capsys.readouterr().err
+    assert files_of(checkout) == before
