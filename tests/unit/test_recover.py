@@ -67,3 +67,38 @@ def test_a_write_failing_halfway_puts_back_what_it_replaced_and_removes_what_it_
         transaction.apply(changes, journal)
     assert replaced.read_text(encoding="utf-8") == "before: é\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.py", "c.py"]  # no new/, no staged file, no journal
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL: it ends ``apply`` between two moves, and (below) nothing runs after it."""
+
+
+def test_the_journal_apply_writes_is_what_recover_needs(tmp_path, monkeypatch):
+    """``apply`` killed after its first move (no rollback, the journal left, as after kill -9):
+    ``recover`` puts back the file replaced, removes the new file and its new folders."""
+    pkg = tmp_path / "flag_gems"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("before: é\n", encoding="utf-8")
+    new_file = pkg / "generated" / "pointwise" / "gelu.py"
+    changes = [transaction.FileChange(pkg / "__init__.py", "before: é\n", "after\n"),
+               transaction.FileChange(new_file, None, "def gelu(x):\n    return x\n")]  # fmt: skip
+    journal = pkg / ".flaggems-import.journal"
+    moves = []
+
+    def replace_then_die(src, dst):  # the journal's move, the first file's, then the kill
+        if len(moves) == 2:
+            raise _Killed
+        moves.append(dst)
+        real_replace(src, dst)
+
+    real_replace = transaction.os.replace
+    monkeypatch.setattr(transaction.os, "replace", replace_then_die)
+    monkeypatch.setattr(transaction, "_roll_back", lambda *args: None)  # a killed process rolls nothing back
+    monkeypatch.setattr(transaction.Path, "unlink", lambda self, missing_ok=False: None)
+    with pytest.raises(_Killed):
+        transaction.apply(changes, journal)
+    monkeypatch.undo()
+    assert (pkg / "__init__.py").read_text() == "after\n" and journal.exists()  # half-written, as killed
+    assert transaction.recover(journal) == [pkg / "__init__.py", new_file]
+    assert (pkg / "__init__.py").read_text(encoding="utf-8") == "before: é\n"
+    assert sorted(p.name for p in pkg.iterdir()) == ["__init__.py"]  # no new folders, journal or staged file
