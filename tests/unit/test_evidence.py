@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from helpers import write_json
 from pytest_flaggems_import.errors import InputError
-from pytest_flaggems_import.importer import Evidence, _check_session_entry, evidence
+from pytest_flaggems_import.importer import Evidence, _check_session_entry, _session_for, evidence
 
 SESSION = Path("/runs/a/session.json")
 
@@ -73,3 +74,22 @@ def test_a_session_entry_as_the_plugin_writes_it_is_accepted():
     entry = {"passed": 0, "failed": 3, "blocked": "tests failed: 3 of 3", "load_error": None, "evidence": "failed",
              "other": {"anything": True}}  # fmt: skip
     _check_session_entry(SESSION, "relu", entry)
+
+
+@pytest.mark.parametrize(
+    ("session", "json_path", "message"),
+    [
+        ({"operators": []}, "$.operators", "expected the operators of a session written by the plugin"),
+        ({"decisions": []}, "$.operators", "expected the operators of a session written by the plugin"),
+        ({"operators": {"relu": 3}}, "$.operators.relu", "expected an object (an operator's outcome), got int"),
+    ],
+)
+def test_a_session_file_the_plugin_did_not_write_is_named_in_the_error(tmp_path, session, json_path, message):
+    path = write_json(tmp_path / "session.json", session)
+    with pytest.raises(InputError) as caught:
+        _session_for(tmp_path / "selected_batch1.json", None)  # the session beside the selected file
+    assert (caught.value.path, caught.value.json_path, caught.value.message) == (str(path), json_path, message)
+
+
+def test_without_a_session_file_beside_the_selected_one_there_is_no_evidence(tmp_path):
+    assert _session_for(tmp_path / "selected_batch1.json", None) == (tmp_path / "session.json", None)
