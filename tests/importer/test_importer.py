@@ -394,3 +394,42 @@ def test_the_header_says_which_aggregate_selected_the_operator(tmp_path, checkou
     assert do_import(ops, out / "selected_batch2.json", checkout) == 0
     code = (checkout / GENERATED / "pointwise" / "add_one.py").read_text()
     assert "# selected: median relative_to_cuda 0.7 <= threshold 1.25\n" in code
+
+
+def test_an_import_after_an_interrupted_one_first_puts_the_checkout_back_and_says_so(checkout, selected, capsys):
+    """The journal a killed import left (here: one file replaced, one new file in place) is undone
+    before this import plans anything, and the summary's second line says how many files."""
+    ops, sel = selected
+    init = checkout / "src" / "flag_gems" / "__init__.py"
+    original = init.read_text()
+    stray = checkout / GENERATED / "pointwise" / "stray.py"
+    journal = checkout / "src" / ".flaggems-import-journal.json"
+    journal.write_text(json.dumps({"files": [[str(init), original], [str(stray), None]], "dirs": []}))
+    init.write_text(original + "# half-written by a killed import\n")
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_text("x = 1\n")
+    assert do_import(ops, sel, checkout) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == "  (first put back 2 files an interrupted earlier import had left half-written)"
+    assert "# half-written" not in init.read_text() and not stray.exists() and not journal.exists()
+
+
+def test_an_operator_file_in_a_batch_folder_is_named_from_the_ops_folder(tmp_path, checkout):
+    ops = tmp_path / "ops"
+    write_json(ops / "batch2" / "add_one.json", operator_json("add_one"))
+    your = write_json(tmp_path / "your.json", perf({"add_one": [([8], "fp32", 0.5, 1.0)]}))
+    out = tmp_path / "sel"
+    assert main(["select", "--batch", "2", "--your-data", str(your), "--output", f"{out}/", "--quiet"]) == 0
+    write_json(out / "session.json", session_json({"add_one": (1, 0)}))
+    assert do_import(ops, out / "selected_batch2.json", checkout) == 0
+    assert "source: batch2/add_one.json" in (checkout / GENERATED / "pointwise" / "add_one.py").read_text()
+
+
+def test_a_selected_operator_whose_file_breaks_the_schema_is_exit_2_naming_it(checkout, selected, capsys):
+    ops, sel = selected
+    data = json.loads((ops / "add_one.json").read_text())
+    write_json(ops / "add_one.json", {**data, "code": 3})
+    before = snapshot(checkout)
+    assert do_import(ops, sel, checkout) == 2
+    assert f"{ops / 'add_one.json'}: $.code: " in capsys.readouterr().err
+    assert snapshot(checkout) == before
