@@ -433,3 +433,21 @@ def test_a_selected_operator_whose_file_breaks_the_schema_is_exit_2_naming_it(ch
     assert do_import(ops, sel, checkout) == 2
     assert f"{ops / 'add_one.json'}: $.code: " in capsys.readouterr().err
     assert snapshot(checkout) == before
+
+
+def test_the_generated_packages_are_made_regular_packages(checkout, selected):
+    ops, sel = selected
+    assert not (checkout / "src" / "flag_gems" / "experimental").exists()
+    assert do_import(ops, sel, checkout) == 0
+    for package in ("src/flag_gems/experimental/__init__.py", f"{GENERATED}/__init__.py"):
+        assert (checkout / package).is_file(), package
+
+
+@pytest.mark.parametrize(("entry", "category", "message"), [
+    ("../add_one", "pointwise", "operator name '../add_one' is not a Python identifier; refusing to write it"),
+    ("add_one", "/etc", "category name '/etc' is not a Python identifier; refusing to write it"),
+])  # fmt: skip
+def test_an_operator_or_category_that_is_no_identifier_is_never_a_path(checkout, entry, category, message):
+    with pytest.raises(InputError) as caught:
+        find_checkout(checkout).paths(entry, category)
+    assert caught.value.message == message
