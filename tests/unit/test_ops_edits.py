@@ -320,3 +320,16 @@ def test_aten_keys_need_the_entry_and_take_its_overload():
     assert ops_layout.aten_keys("def add_tensor(a, b):\n    pass\n", "add", "Tensor", "add_tensor") == {"add.Tensor": "add_tensor"}
     code = "def logit(x):\n    pass\n\ndef logit_out_(x):\n    pass\n\ndef compute_logits(x):\n    pass\n"
     assert ops_layout.aten_keys(code, "logit", None, "logit") == {"logit": "logit"}
+
+
+@pytest.mark.parametrize(
+    ("stages", "newest"),
+    [
+        (["stable: '5.9'", "beta: '5.10'"], "5.10"),  # numerically, not as text
+        (["alpha: '4.2'", "stable: '10.0'", "beta: '9.11'"], "10.0"),
+        ([], None),
+    ],
+)
+def test_new_operators_get_the_newest_stage_version_numerically(stages, newest):
+    yaml = "ops:\n  - id: celu\n    stages:\n" + "".join(f"      - {stage}\n" for stage in stages)
+    assert ops_layout.newest_stage_version(yaml) == newest
