@@ -130,19 +130,19 @@ def pytest_configure(config: pytest.Config) -> None:
 def _benchmark_storage_out_of_the_way(config: pytest.Config) -> None:
     """pytest-benchmark creates its storage folder, ``./.benchmarks``, in every run it is part of,
     saving or not. A screening run saves nothing there (its numbers go to the report folder), so
-    unless the user named a storage or asked it to save or compare, point it at a temporary folder
-    that goes when the process ends: no stray ``.benchmarks`` in the user's folder."""
+    unless the user named a storage or asked it to save or compare, point it at one folder per user
+    under the temporary directory: no stray ``.benchmarks`` in the user's folder. One shared folder,
+    never removed, rather than one per process removed at exit: a process killed before its exit
+    handlers ran left its folder behind (hundreds, after a test suite's worth of killed runs)."""
     option = config.option
     if getattr(option, "benchmark_storage", None) != "file://./.benchmarks":
         return  # not installed, or the user's own choice
     if any(getattr(option, name, None) for name in ("benchmark_save", "benchmark_autosave", "benchmark_compare")):
         return
-    import atexit
-    import shutil
     import tempfile
 
-    folder = tempfile.mkdtemp(prefix="flaggems-benchmark-storage-")
-    atexit.register(shutil.rmtree, folder, True)
+    folder = Path(tempfile.gettempdir()) / f"flaggems-benchmark-storage-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
     option.benchmark_storage = f"file://{folder}"
 
 
