@@ -192,9 +192,9 @@ def _ops_status(checkout: Checkout, c: render.Candidate, paths: Any, keys: dict[
     # operator without tests) the benchmark file this tool writes for the code in place.
     existing = files.original(paths.code)
     ours = (bool(render.split_header(files.original(paths.test) or "")[0]) or existing == _ops_code(c)
-            or (existing is not None and files.original(paths.benchmark) == _generated_benchmark(c, existing)))  # fmt: skip
+            or (existing is not None and _benchmark_is_ours(files, c, paths, existing)))  # fmt: skip
     status = _combined(
-        _ops_code_status(files.original(paths.code), _ops_code(c), force, ours),
+        _ops_code_status(existing, _ops_code(c), force, ours),
         _status(files.original(paths.test), test, force, "tests") if test is not None else "unchanged",
     )
     escaping = _outside(checkout, [paths.code, paths.test, paths.init, paths.benchmark, checkout.operators_yaml])
@@ -228,8 +228,13 @@ def _stage_own_files(files: _Staging, c: render.Candidate, paths: Any, test: str
         files.stage(paths.test, test)
     if c.spec.benchmark_func:  # the operator's own, as given (like its code)
         files.stage(paths.benchmark, c.spec.benchmark_func.strip("\n") + "\n")
-    elif files.original(paths.benchmark) in (None, _generated_benchmark(c, files.original(paths.code) or "")):
+    elif files.original(paths.benchmark) is None or _benchmark_is_ours(files, c, paths, files.original(paths.code) or ""):
         files.stage(paths.benchmark, _generated_benchmark(c, c.spec.code))  # a maintainer's benchmark is theirs
+
+
+def _benchmark_is_ours(files: _Staging, c: render.Candidate, paths: Any, code: str) -> bool:
+    """Whether the checkout's benchmark file is exactly what this tool writes for ``code``."""
+    return files.original(paths.benchmark) == _generated_benchmark(c, code)
 
 
 def _generated_benchmark(c: render.Candidate, code: str) -> str:

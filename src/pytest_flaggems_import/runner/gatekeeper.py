@@ -213,10 +213,9 @@ class Gatekeeper:
                 if spare.given(json.dumps(request).encode() + b"\n", self.timeout):
                     return spare
                 why = spare.last_words()
-            except TimeoutError:
-                why = f"still running after {self.timeout:g} s"
+            except TimeoutError as exc:  # never said it was ready
                 self._retire(spare)
-                return why
+                return str(exc)
             self._retire(spare)
         return why
 
