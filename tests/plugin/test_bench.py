@@ -52,8 +52,13 @@ def test_bench_items_regenerate_perf_files_that_reproduce_the_decisions(pytester
     bench_items = sum(op["seconds"].get("bench", 0) for op in full["operators"].values())  # each rounded: approx
     assert timing["worker_bench_seconds"] == pytest.approx(bench_items, abs=2e-3) and bench_items > 0
     assert "kernels_compiled" not in timing  # the interpreter compiles nothing
+    # the benchmark items' steps: checking (sharing the device), waiting for it, alone on it
+    steps = [timing[f"worker_bench_{step}_seconds"] for step in ("check", "wait", "alone")]
+    assert all(s >= 0 for s in steps) and steps[0] > 0 and steps[2] > 0
+    assert sum(steps) <= timing["worker_bench_seconds"] + 2e-3
     jsonschema.validate(full, formats.schema("session"))
-    result.stdout.fnmatch_lines(["time: startup *s, tests *s, reports *s; in 1 worker(s): tests *s, benchmarks *s"])
+    result.stdout.fnmatch_lines(["time: startup *s, tests *s, reports *s; in 1 worker(s): tests *s, benchmarks *s "
+                                 "(checking *s, waiting for the GPU *s, alone on it *s)*"])  # fmt: skip
     assert full["rules"]["thresholds"]["2"] == 1000 and full["checks"]["bench_metric"] == "cudagraph"
     markdown = (pytester.path / "out" / "report.md").read_text()
     assert "| relu | pointwise | 1/1 | 1 |" in markdown and "time relative to CUDA &lt;= 1000 | selected |" in markdown

@@ -7,6 +7,7 @@ travel to the session in ``user_properties`` (docs/benchmarks.md).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +59,7 @@ def _bench_function(session: FlaggemsSession, loaded: Loaded, config: Any) -> Ca
         candidate = proof.unguarded(isolate.entry_function(loaded.module, spec))  # no dispatch mode in timings
     except LookupError as exc:
         candidate, missing = None, str(exc)
+    tunes = bench.tunes_itself(loaded.module)
 
     def bench_operator(benchmark: Any, request: pytest.FixtureRequest) -> None:
         record = session.records[spec.op]
@@ -67,9 +69,24 @@ def _bench_function(session: FlaggemsSession, loaded: Loaded, config: Any) -> Ca
             pytest.skip(f"not benchmarkable: {missing}")
         tests_module = request.node.parent.obj if spec.test_func else None
         custom = getattr(loaded.module, "bench_inputs", None) or getattr(tests_module, "bench_inputs", None)
+        lock = gpu_lock.for_device(session.device)
+        started = time.monotonic()
+        # The candidate's first call at this configuration (Triton compiles its kernels) and the
+        # check of its result are no timing: they share the device with other workers' tests.
+        # A candidate with its own autotuner times itself on that call: alone, then.
+        with lock.alone() if tunes else lock.sharing():
+            checked = _guarded(request, lambda: bench.checked_inputs(
+                candidate, spec.name, config, session.device, spec.params, custom))  # fmt: skip
+            device.synchronize(session.device)
+        checked_at = time.monotonic()
         # Timing never overlaps other work on the device (SPEC 9): tests in other workers wait.
-        with gpu_lock.for_device(session.device).alone():
-            row = _measured(request, candidate, config, custom)
+        with lock.alone():
+            alone_at = time.monotonic()
+            row = _guarded(request, lambda: bench.measure(
+                candidate, spec.name, config, session.device, metric=session.settings.bench_metric,
+                params=spec.params, custom_inputs=custom, with_flaggems=flaggems_has(session, spec),
+                checked=checked,
+            ))  # fmt: skip
             props.put(request.node, props.BENCH, [row])
             benchmark.extra_info.update(row)
             # pytest-benchmark's own figure: the candidate end to end (synchronised calls).
@@ -80,20 +97,24 @@ def _bench_function(session: FlaggemsSession, loaded: Loaded, config: Any) -> Ca
                 device.synchronize(session.device)
 
             benchmark.pedantic(call, rounds=10, warmup_rounds=2)
-
-    def _measured(request: pytest.FixtureRequest, candidate: Any, config: Any, custom: Any) -> dict[str, Any]:
-        try:
-            return bench.measure(
-                candidate, spec.name, config, session.device, metric=session.settings.bench_metric,
-                params=spec.params, custom_inputs=custom, with_flaggems=flaggems_has(session, spec),
-            )  # fmt: skip
-        except bench.NotBenchmarkable as exc:
-            pytest.skip(f"not benchmarkable: {exc}")
-        except bench.WrongResult as exc:
-            props.put(request.node, props.ERROR, str(exc))
-            raise
+        split = {"check": checked_at - started, "wait": alone_at - checked_at, "alone": time.monotonic() - alone_at}
+        props.put(request.node, props.BENCH_SPLIT, {k: round(v, 6) for k, v in split.items()})
 
     return bench_operator
+
+
+def _guarded(request: pytest.FixtureRequest, step: Callable[[], Any]) -> Any:
+    """``step``'s result; an operator that cannot be benchmarked skips, a wrong result fails
+    and says why (the session's ``bench_error``)."""
+    from pytest_flaggems_import.runner import bench
+
+    try:
+        return step()
+    except bench.NotBenchmarkable as exc:
+        pytest.skip(f"not benchmarkable: {exc}")
+    except bench.WrongResult as exc:
+        props.put(request.node, props.ERROR, str(exc))
+        raise
 
 
 def flaggems_has(session: FlaggemsSession, spec: formats.OperatorSpec) -> bool:

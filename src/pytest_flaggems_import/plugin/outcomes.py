@@ -59,6 +59,8 @@ class Outcomes:
         if isinstance(compiled, list) and len(compiled) == 2:
             record.compile_seconds += float(compiled[0])
             record.kernels_compiled += int(compiled[1])
+            if tag.kind is ItemKind.BENCH:
+                record.bench_split["compile"] = record.bench_split.get("compile", 0.0) + float(compiled[0])
         if tag.of is not None:
             self.expected[tag.op] = max(self.expected.get(tag.op, 0), tag.of)
         if final(report) or crashed:
@@ -72,6 +74,8 @@ class Outcomes:
         elif tag.kind is ItemKind.BENCH:
             if report.when == "call":
                 record.bench += found.get(props.BENCH, [])
+                for step, seconds in (found.get(props.BENCH_SPLIT) or {}).items():
+                    record.bench_split[step] = record.bench_split.get(step, 0.0) + float(seconds)
                 if report.failed:
                     record.bench_error = found.get(props.ERROR, f"benchmark failed: {report.nodeid}")
                     record.bench_wrong = props.ERROR in found

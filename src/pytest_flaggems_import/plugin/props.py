@@ -54,7 +54,8 @@ GHOST = "flaggems_ghost"  # True: with its kernels turned into no-ops, the resul
 BENCH = "flaggems_bench"  # measured rows of a benchmark item
 RETIRE = "flaggems_retire"  # the worker that ran this item ends after it (an unclean operator)
 COMPILE = "flaggems_compile"  # [seconds, kernels]: Triton compiling during this phase (runner.compile_clock)
-_JSON = (ITEM, BENCH, COMPILE)
+BENCH_SPLIT = "flaggems_bench_split"  # a benchmark item's seconds: checking, waiting for the device, alone on it
+_JSON = (ITEM, BENCH, COMPILE, BENCH_SPLIT)
 
 
 def put(item: pytest.Item | pytest.TestReport, key: str, value: Any) -> None:

@@ -60,6 +60,11 @@ def write_reports(session: FlaggemsSession, rules: selection.Rules, folder: Path
     write_folder(folder, written, session.decisions, rules)
 
 
+# A benchmark item's steps (plugin.benchmarks): checking the candidate at the configuration
+# (sharing the GPU), waiting to have it alone, measuring alone on it; and Triton compiling in all.
+_BENCH_STEPS = (("check", "checking"), ("wait", "waiting for the GPU"), ("alone", "alone on it"), ("compile", "compiling"))
+
+
 def timing(session: FlaggemsSession) -> dict[str, float]:
     """session.json ``timing``: the wall seconds of the session's phases (``<phase>_s``: startup
     until the first report, tests and benchmarks, waiting for the gate), then seconds summed over
@@ -72,6 +77,10 @@ def timing(session: FlaggemsSession) -> dict[str, float]:
         spent = sum(r.seconds.get(kind.value, 0.0) for r in records)
         if spent:
             out[f"worker_{kind.value}_seconds"] = spent
+    for step, _ in _BENCH_STEPS:
+        spent = sum(r.bench_split.get(step, 0.0) for r in records)
+        if spent:
+            out[f"worker_bench_{step}_seconds"] = spent
     compiled = sum(r.kernels_compiled for r in records)
     if compiled:
         out["worker_compile_seconds"] = sum(r.compile_seconds for r in records)
@@ -84,6 +93,10 @@ def time_line(timing: dict[str, float]) -> str:
     phases = ", ".join(f"{key.removesuffix('_s')} {value:.1f} s" for key, value in timing.items() if key.endswith("_s"))
     work = [f"{label} {timing[f'worker_{kind}_seconds']:.1f} s" for kind, label in (("test", "tests"), ("bench", "benchmarks"))
             if f"worker_{kind}_seconds" in timing]  # fmt: skip
+    split = [f"{label} {timing[f'worker_bench_{step}_seconds']:.1f} s" for step, label in _BENCH_STEPS
+             if f"worker_bench_{step}_seconds" in timing]  # fmt: skip
+    if split and work:
+        work[-1] += f" ({', '.join(split)})"
     if "kernels_compiled" in timing:
         work.append(f"Triton compiling {timing['worker_compile_seconds']:.1f} s ({timing['kernels_compiled']:g} kernels)")
     gate = []

@@ -169,6 +169,51 @@ def check_against(candidate: Callable, reference: Callable, args: list, kwargs: 
         raise WrongResult(f"wrong at benchmark shape: {str(exc).splitlines()[0]}") from None
 
 
+@dataclass(frozen=True)
+class Checked:
+    """One configuration's inputs, at which the candidate's result matched ATen's."""
+
+    reference: Callable
+    args: list
+    kwargs: dict
+
+
+def checked_inputs(
+    candidate: Callable,
+    name: OpName,
+    config: BenchConfig,
+    device: str,
+    params: Mapping[str, Any] | None = None,
+    custom_inputs: Callable | None = None,
+) -> Checked:
+    """The inputs of one configuration, the candidate's first call at them checked (on the GPU
+    that call compiles its kernels for this shape and dtype: no timing, so it may run beside
+    other work; ``tunes_itself`` says when it may not)."""
+    reference, args, kwargs = inputs_for(name, config, device, params or {}, custom_inputs)
+    check_against(candidate, reference, args, kwargs, config.dtype)
+    return Checked(reference, args, kwargs)
+
+
+def tunes_itself(module: Any) -> bool:
+    """Whether a module defines a Triton autotuner (``triton.autotune``, FlagGems' ``libtuner``):
+    its first call at a new shape times its configs, so it must not share the device."""
+    try:
+        from triton.runtime.autotuner import Autotuner
+    except ImportError:
+        return False
+    for value in list(vars(module).values()):
+        for _ in range(4):  # decorators wrap one another: heuristics(autotune(jit(fn)))
+            if isinstance(value, Autotuner):
+                return True
+            try:
+                value = getattr(value, "fn", None)
+            except Exception:  # noqa: BLE001 - a candidate's object may raise anything here
+                break
+            if value is None:
+                break
+    return False
+
+
 def rotating(fn: Callable, args: list, kwargs: dict, copies: int) -> Callable[[], Any]:
     """A call that cycles through ``copies`` fresh input sets made up front, outside any timing.
 
@@ -351,18 +396,21 @@ def measure(
     custom_inputs: Callable | None = None,
     with_flaggems: bool = False,
     rounds: int = 5,
+    checked: Checked | None = None,
 ) -> dict[str, Any]:
     """One perf row (SPEC §2 keys, milliseconds) with every timing's spread as extra keys.
 
     On the GPU: ``cudagraph`` by ``time_interleaved`` and ``kernel`` beside it; ``metric`` says
     which decides (when an implementation cannot be captured in a graph, ``kernel`` decides for
     that configuration, and the row says why). On the CPU: ``operator``, ``rounds`` rounds, the
-    implementations alternating so drift spreads over all of them.
+    implementations alternating so drift spreads over all of them. ``checked``: the inputs
+    ``checked_inputs`` made and checked already (else made and checked here).
     """
     import contextlib
 
-    reference, args, kwargs = inputs_for(name, config, device, params or {}, custom_inputs)
-    check_against(candidate, reference, args, kwargs, config.dtype)
+    if checked is None:
+        checked = checked_inputs(candidate, name, config, device, params, custom_inputs)
+    reference, args, kwargs = checked.reference, checked.args, checked.kwargs
     copies = input_copies(args, l2_bytes(device))
     impls = {"your": candidate, "cuda": reference}
     if with_flaggems:
