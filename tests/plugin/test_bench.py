@@ -99,3 +99,47 @@ def test_under_xdist_an_operators_tests_and_benchmarks_share_a_worker(pytester, 
     result = run(pytester, "--flaggems-ops=ops", *BENCH, "--flaggems-allow-cpu-timings", "-n", "2", "-v", "-rs")
     result.stdout.fnmatch_lines(["*scheduling tests via OperatorScheduling*"])
     result.stdout.fnmatch_lines(["SKIPPED [[]2[]] *not benchmarked: its tests failed"])  # relu and relu_
+
+
+SHAREABLE_PROBE = """
+import fcntl, json, os
+
+def pytest_runtest_setup(item):
+    # Could another process start a test on the device now? (a shared lock, not waiting for it)
+    fd = os.open({lock!r}, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        shareable = True
+    except BlockingIOError:
+        shareable = False
+    finally:
+        os.close(fd)
+    with open({log!r}, "a") as log:
+        log.write(json.dumps([item.nodeid, shareable]) + "\\n")
+"""
+
+
+def test_an_operators_benchmarks_keep_the_device_alone_until_its_last_one(pytester, ops_dir, monkeypatch, tmp_path):
+    """One wait for running tests per operator, not per configuration: from its first
+    measurement to the end of its last benchmark item no other process may start a test; the next
+    operator's items find the device free again."""
+    from helpers import DISPATCH_TEST, SIGMOID
+
+    add_relu(ops_dir)
+    sigmoid = SIGMOID.format(value="1.0 / (1.0 + tl.exp(-x))", entry="sigmoid")
+    (ops_dir / "sigmoid.json").write_text(json.dumps(operator_json("aten::sigmoid", code=sigmoid, test=DISPATCH_TEST)))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # this session's own lock files
+    log = tmp_path / "shareable.jsonl"
+    pytester.makeconftest(SHAREABLE_PROBE.format(lock=str(tmp_path / "flaggems-gpu-locks" / "cpu.lock"), log=str(log)))
+    result = run(pytester, "--flaggems-ops=ops", "--flaggems-bench", "--flaggems-bench-shapes=64x64,32x32",
+                 "--flaggems-bench-dtypes=float32", "-p", "no:randomly", "-v")  # fmt: skip
+    result.stdout.fnmatch_lines(["*PASSED ops/relu.json::bench[[]float32-32x32[]]*"])
+    seen = [(node.removeprefix("ops/"), free) for node, free in map(json.loads, log.read_text().splitlines())]
+    nodes = [node for node, _ in seen]
+    for op in ("relu", "sigmoid"):
+        first, last = nodes.index(f"{op}.json::bench[float32-64x64]"), nodes.index(f"{op}.json::bench[float32-32x32]")
+        assert seen[first][1]  # its first benchmark: nothing held yet
+        assert not seen[last][1]  # its second: still alone since the first measured
+        assert seen[last + 1] == (f"{op}.json::isolation", True)  # released once its last benchmark ended
+    # an operator that cannot be benchmarked (no ATen op to compare with) never takes the device
+    assert ("add_one.json::bench[float32-32x32]", True) in seen

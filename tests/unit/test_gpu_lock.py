@@ -73,3 +73,24 @@ def test_a_lock_file_it_may_not_write_is_still_a_lock(lock, monkeypatch):
         monkeypatch.setattr(gpu_lock.os, "open", real_open)
         assert not can_lock(lock.main, fcntl.LOCK_EX)
     assert refused
+
+
+def test_a_hold_keeps_the_device_alone_across_calls_until_released(lock):
+    """An operator's benchmark items: alone from the first measurement to the last one's end."""
+    lock.hold("relu")
+    assert lock.holder == "relu" and not can_lock(lock.main, fcntl.LOCK_SH)
+    lock.hold("relu")  # its next item: still held, nothing taken twice
+    with lock.alone(), lock.sharing():  # this process's own calls do not wait on its hold
+        assert not can_lock(lock.main, fcntl.LOCK_SH)
+    assert not can_lock(lock.main, fcntl.LOCK_SH)  # leaving them did not give the hold away
+    lock.release()
+    assert lock.holder is None and can_lock(lock.main, fcntl.LOCK_EX) and can_lock(lock.turnstile, fcntl.LOCK_EX)
+    lock.release()  # releasing what is not held does nothing
+
+
+def test_a_hold_for_another_operator_is_taken_afresh(lock):
+    lock.hold("relu")
+    lock.hold("gelu")
+    assert lock.holder == "gelu" and not can_lock(lock.main, fcntl.LOCK_SH)
+    lock.release()
+    assert can_lock(lock.main, fcntl.LOCK_EX)

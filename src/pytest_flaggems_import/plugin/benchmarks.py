@@ -23,12 +23,15 @@ if TYPE_CHECKING:
 
 
 def bench_items(session: FlaggemsSession, parent: OperatorFile, loaded: Loaded) -> Iterator[pytest.Item]:
-    for config in bench_configs(session, loaded):
-        item = pytest.Function.from_parent(
-            parent, name=f"bench[{config.id}]", callobj=_bench_function(session, loaded, config)
-        )
+    benchmarks = OperatorBenchmarks(session, loaded, bench_configs(session, loaded))
+    for config in benchmarks.configs:
+        item = pytest.Function.from_parent(parent, name=item_name(config), callobj=benchmarks.function(config))
         item.add_marker(pytest.mark.flaggems_bench)
         yield item
+
+
+def item_name(config: Any) -> str:
+    return f"bench[{config.id}]"
 
 
 def bench_configs(session: FlaggemsSession, loaded: Loaded) -> list[Any]:
@@ -49,58 +52,101 @@ def bench_configs(session: FlaggemsSession, loaded: Loaded) -> list[Any]:
     return configs
 
 
-def _bench_function(session: FlaggemsSession, loaded: Loaded, config: Any) -> Callable[..., None]:
-    from pytest_flaggems_import.runner import bench, device, gpu_lock, isolate, proof
+class OperatorBenchmarks:
+    """One operator's benchmark items: its candidate, its configurations, their checks.
 
-    spec = loaded.spec
-    assert spec is not None and loaded.module is not None
-    missing = ""
-    try:
-        candidate = proof.unguarded(isolate.entry_function(loaded.module, spec))  # no dispatch mode in timings
-    except LookupError as exc:
-        candidate, missing = None, str(exc)
-    tunes = bench.tunes_itself(loaded.module)
+    The operator's first item checks every configuration (the candidate's first calls: Triton
+    compiles its kernels for each shape and dtype) while other workers' tests share the device;
+    then its items take the device alone and keep it until the last of them ends (the runner
+    releases it): running tests drain once per operator, not once per configuration."""
 
-    def bench_operator(benchmark: Any, request: pytest.FixtureRequest) -> None:
-        record = session.records[spec.op]
+    def __init__(self, session: FlaggemsSession, loaded: Loaded, configs: list[Any]) -> None:
+        from pytest_flaggems_import.runner import bench, isolate, proof
+
+        assert loaded.spec is not None and loaded.module is not None
+        self.session, self.loaded, self.spec, self.configs = session, loaded, loaded.spec, configs
+        self.candidate: Callable | None = None
+        self.missing = ""
+        try:
+            self.candidate = proof.unguarded(isolate.entry_function(loaded.module, self.spec))  # no dispatch mode in timings
+        except LookupError as exc:
+            self.missing = str(exc)
+        self.tunes = bench.tunes_itself(loaded.module)
+        self._checked: dict[str, Any] = {}  # config id → its bench.Checked, or what its check raised
+        self._ran: set[str] = set()  # config ids whose item has run
+
+    def function(self, config: Any) -> Callable[..., None]:
+        def bench_operator(benchmark: Any, request: pytest.FixtureRequest) -> None:
+            self._ran.add(config.id)
+            self.run(benchmark, request, config)
+
+        return bench_operator
+
+    def run(self, benchmark: Any, request: pytest.FixtureRequest, config: Any) -> None:
+        from pytest_flaggems_import.runner import bench, device, gpu_lock
+
+        record, spec, candidate = self.session.records[self.spec.op], self.spec, self.candidate
         if record.load_error or record.failed:
             pytest.skip("not benchmarked: its tests failed")
         if candidate is None:
-            pytest.skip(f"not benchmarkable: {missing}")
+            pytest.skip(f"not benchmarkable: {self.missing}")
         tests_module = request.node.parent.obj if spec.test_func else None
-        custom = getattr(loaded.module, "bench_inputs", None) or getattr(tests_module, "bench_inputs", None)
-        lock = gpu_lock.for_device(session.device)
+        custom = getattr(self.loaded.module, "bench_inputs", None) or getattr(tests_module, "bench_inputs", None)
+        lock = gpu_lock.for_device(self.session.device)
         started = time.monotonic()
-        # The candidate's first call at this configuration (Triton compiles its kernels) and the
-        # check of its result are no timing: they share the device with other workers' tests.
-        # A candidate with its own autotuner times itself on that call: alone, then.
-        with lock.alone() if tunes else lock.sharing():
-            checked = _guarded(request, lambda: bench.checked_inputs(
-                candidate, spec.name, config, session.device, spec.params, custom))  # fmt: skip
-            device.synchronize(session.device)
+        if config.id not in self._checked:
+            self._check(self._unchecked(request, config), custom, lock)
+        checked = _guarded(request, lambda: _returned(self._checked.pop(config.id)))
         checked_at = time.monotonic()
         # Timing never overlaps other work on the device (SPEC 9): tests in other workers wait.
-        with lock.alone():
-            alone_at = time.monotonic()
-            row = _guarded(request, lambda: bench.measure(
-                candidate, spec.name, config, session.device, metric=session.settings.bench_metric,
-                params=spec.params, custom_inputs=custom, with_flaggems=flaggems_has(session, spec),
-                checked=checked,
-            ))  # fmt: skip
-            props.put(request.node, props.BENCH, [row])
-            benchmark.extra_info.update(row)
-            # pytest-benchmark's own figure: the candidate end to end (synchronised calls).
-            _, args, kwargs = bench.inputs_for(spec.name, config, session.device, spec.params, custom)
+        lock.hold(spec.op)
+        alone_at = time.monotonic()
+        row = _guarded(request, lambda: bench.measure(
+            candidate, spec.name, config, self.session.device, metric=self.session.settings.bench_metric,
+            params=spec.params, custom_inputs=custom, with_flaggems=flaggems_has(self.session, spec),
+            checked=checked,
+        ))  # fmt: skip
+        props.put(request.node, props.BENCH, [row])
+        benchmark.extra_info.update(row)
+        # pytest-benchmark's own figure: the candidate end to end (synchronised calls).
+        _, args, kwargs = bench.inputs_for(spec.name, config, self.session.device, spec.params, custom)
 
-            def call() -> None:
-                candidate(*args, **kwargs)
-                device.synchronize(session.device)
+        def call() -> None:
+            candidate(*args, **kwargs)
+            device.synchronize(self.session.device)
 
-            benchmark.pedantic(call, rounds=10, warmup_rounds=2)
+        benchmark.pedantic(call, rounds=10, warmup_rounds=2)
         split = {"check": checked_at - started, "wait": alone_at - checked_at, "alone": time.monotonic() - alone_at}
         props.put(request.node, props.BENCH_SPLIT, {k: round(v, 6) for k, v in split.items()})
 
-    return bench_operator
+    def _unchecked(self, request: pytest.FixtureRequest, config: Any) -> list[Any]:
+        """This configuration and those of the operator's items still to run in this session."""
+        to_run = {i.name for i in request.session.items if i.parent is request.node.parent}
+        return [c for c in self.configs if c == config or (item_name(c) in to_run and c.id not in self._ran)]
+
+    def _check(self, configs: list[Any], custom: Callable | None, lock: Any) -> None:
+        """Check ``configs``, keeping each one's inputs or what its check raised (for its own item).
+
+        No timing: other workers' tests share the device meanwhile. A candidate with its own
+        autotuner times itself on these calls: alone, then."""
+        from pytest_flaggems_import.runner import bench, device
+
+        assert self.candidate is not None
+        with lock.alone() if self.tunes else lock.sharing():
+            for config in configs:
+                try:
+                    self._checked[config.id] = bench.checked_inputs(
+                        self.candidate, self.spec.name, config, self.session.device, self.spec.params, custom
+                    )
+                except Exception as exc:  # noqa: BLE001 - raised again by the item of that configuration
+                    self._checked[config.id] = exc
+            device.synchronize(self.session.device)
+
+
+def _returned(checked: Any) -> Any:
+    if isinstance(checked, Exception):
+        raise checked
+    return checked
 
 
 def _guarded(request: pytest.FixtureRequest, step: Callable[[], Any]) -> Any:

@@ -213,6 +213,10 @@ class CandidateRunner:
         finally:
             if self.in_worker:
                 faulthandler.cancel_dump_traceback_later()
+            if item_kind(item) is ItemKind.BENCH and not _next_benchmark_of_same_operator(item, nextitem):
+                from pytest_flaggems_import.runner import gpu_lock
+
+                gpu_lock.for_device(self.device).release()  # its benchmarks kept the device alone
 
     @contextlib.contextmanager
     def _sharing(self, item: pytest.Item) -> Iterator[None]:
@@ -316,3 +320,8 @@ def _end_worker() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def _next_benchmark_of_same_operator(item: pytest.Item, nextitem: pytest.Item | None) -> bool:
+    """Whether ``nextitem`` is another benchmark of ``item``'s operator (which keeps the device)."""
+    return nextitem is not None and nextitem.parent is item.parent and item_kind(nextitem) is ItemKind.BENCH

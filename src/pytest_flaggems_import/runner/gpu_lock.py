@@ -9,6 +9,12 @@ measurement is not starved by a stream of new tests: a reader passes the turnsti
 held for an instant) before it takes the shared lock; a writer holds the turnstile while it
 waits for the readers to drain.
 
+A worker keeps the device alone across one operator's benchmark items (``hold`` until
+``release``): each item's measurement would otherwise wait again for every running test to end,
+and those waits, not the measurements, were most of a benchmarked session's wall time
+(docs/benchmarks.md). While this process holds the device, its own ``sharing`` and ``alone`` are
+already satisfied (they return at once: no process waits on itself).
+
 The lock files live in ``<tmp>/flaggems-gpu-locks/``, named after the device (its UUID on a
 GPU, so the same physical GPU is one lock whatever ``CUDA_VISIBLE_DEVICES`` says; ``cpu``).
 """
@@ -50,10 +56,15 @@ class DeviceLock:
                 folder.chmod(0o1777)  # shared by every user's sessions, as /tmp is
         self.main = folder / f"{key}.lock"
         self.turnstile = folder / f"{key}.turnstile"
+        self._held: contextlib.ExitStack | None = None
+        self.holder: str | None = None  # who ``hold`` took the device for (None: not held)
 
     @contextlib.contextmanager
     def sharing(self) -> Iterator[None]:
         """Held by a test: others may share the device, a measurement may not."""
+        if self._held is not None:
+            yield
+            return
         with _locked(self.turnstile, fcntl.LOCK_EX):
             pass  # wait behind a measurement that is waiting
         with _locked(self.main, fcntl.LOCK_SH):
@@ -62,8 +73,27 @@ class DeviceLock:
     @contextlib.contextmanager
     def alone(self) -> Iterator[None]:
         """Held by a measurement: nothing else of ours runs on the device meanwhile."""
+        if self._held is not None:
+            yield
+            return
         with _locked(self.turnstile, fcntl.LOCK_EX), _locked(self.main, fcntl.LOCK_EX):
             yield
+
+    def hold(self, holder: str) -> None:
+        """Have the device alone from now until ``release`` (for ``holder``: held for another,
+        it is released and taken again)."""
+        if self.holder == holder:
+            return
+        self.release()
+        held = contextlib.ExitStack()
+        held.enter_context(self.alone())
+        self._held, self.holder = held, holder
+
+    def release(self) -> None:
+        """Let others use the device again (nothing if not held)."""
+        held, self._held, self.holder = self._held, None, None
+        if held is not None:
+            held.close()
 
 
 @contextlib.contextmanager
