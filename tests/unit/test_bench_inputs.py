@@ -39,3 +39,19 @@ def test_the_span_follows_the_device_and_the_multiple():
     assert input_copies(one, 60 << 20) == 120  # an H200's 60 MiB
     assert input_copies(one, H100_L2, multiple=2) == 50
     assert input_copies(one, 0) == MIN_COPIES  # the CPU: no L2 to exceed
+
+
+def test_synthesised_inputs_are_the_same_whatever_ran_before():
+    """The check at the benchmark shape gives one verdict for one operator: its inputs do not
+    depend on what the worker ran before (another operator, another configuration)."""
+    from pytest_flaggems_import.runner.bench import BenchConfig, make_inputs
+
+    overload = torch.ops.aten.hypot.default  # two tensors
+    config = BenchConfig((64, 32), "float16")
+    first, _ = make_inputs(overload, config, "cpu", {})
+    torch.randn(1000)  # the process's random state moves on
+    again, _ = make_inputs(overload, config, "cpu", {})
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not torch.equal(first[0], first[1])  # each argument its own data
+    other, _ = make_inputs(overload, BenchConfig((64, 32), "float32"), "cpu", {})
+    assert not torch.equal(first[0].float(), other[0])  # each configuration its own data

@@ -94,3 +94,74 @@ def test_a_hold_for_another_operator_is_taken_afresh(lock):
     assert lock.holder == "gelu" and not can_lock(lock.main, fcntl.LOCK_SH)
     lock.release()
     assert can_lock(lock.main, fcntl.LOCK_EX)
+
+
+def test_a_test_steps_aside_while_it_compiles_and_shares_again_before_launching(lock):
+    """Triton compiling a test's kernel is seconds of CPU work: a measurement may have the device
+    meanwhile, once the test's queued kernels are done; the test shares it again afterwards."""
+    drained = []
+    with lock.sharing():
+        assert lock.step_aside(lambda: drained.append(True))
+        assert drained == [True]  # its queued work waited for before letting go
+        assert can_lock(lock.main, fcntl.LOCK_EX)  # a measurement could start now
+        lock.step_back()
+        assert not can_lock(lock.main, fcntl.LOCK_EX) and can_lock(lock.main, fcntl.LOCK_SH)
+    assert can_lock(lock.main, fcntl.LOCK_EX)
+
+
+def test_only_a_shared_holder_steps_aside(lock):
+    assert not lock.step_aside(pytest.fail)  # outside sharing: nothing to let go
+    with lock.alone():  # a measurement never lets the device go mid-way
+        assert not lock.step_aside(pytest.fail)
+        assert not can_lock(lock.main, fcntl.LOCK_SH)
+    lock.hold("relu")
+    with lock.sharing():  # inside a hold: the hold decides
+        assert not lock.step_aside(pytest.fail)
+    lock.release()
+
+
+def test_leaving_sharing_while_aside_leaves_nothing_held(lock):
+    """A compile that raises never calls the post-compile hook: the test's end lets go anyway."""
+    with lock.sharing():
+        lock.step_aside(lambda: None)
+    assert can_lock(lock.main, fcntl.LOCK_EX)
+    with lock.sharing():  # and the next test shares as usual
+        assert not can_lock(lock.main, fcntl.LOCK_EX)
+
+
+def test_triton_compile_hooks_step_aside_and_back_keeping_earlier_hooks(lock, monkeypatch):
+    """As Triton calls them around compiling a kernel not in memory (``jit_cache_hook`` before,
+    ``jit_post_compile_hook`` after); hooks set before ours are still called."""
+    from triton import knobs
+
+    from pytest_flaggems_import.runner import gpu_lock
+
+    calls = []
+    monkeypatch.setattr(knobs.runtime, "jit_cache_hook", lambda **event: calls.append(("before", event)) or False)
+    monkeypatch.setattr(knobs.runtime, "jit_post_compile_hook", lambda **event: calls.append(("after", event)))
+    monkeypatch.setattr(gpu_lock, "for_device", lambda device: lock)
+    monkeypatch.setattr(gpu_lock, "_synchronize", lambda: calls.append(("synchronized", {})))
+    assert not gpu_lock.step_aside_while_compiling("cpu")  # the interpreter compiles nothing
+    assert gpu_lock.step_aside_while_compiling("cuda")
+    with lock.sharing():
+        assert knobs.runtime.jit_cache_hook(key="k", repr="kernel") is False  # the compile goes ahead
+        assert can_lock(lock.main, fcntl.LOCK_EX)  # while it compiles, a measurement may run
+        knobs.runtime.jit_post_compile_hook(key="k", repr="kernel")
+        assert not can_lock(lock.main, fcntl.LOCK_EX)  # shared again before the launch
+    assert [name for name, _ in calls] == ["synchronized", "before", "after"]
+    assert calls[1][1] == {"key": "k", "repr": "kernel"}
+
+
+def test_an_earlier_hook_that_skips_the_compile_gets_the_device_back_at_once(lock, monkeypatch):
+    from triton import knobs
+
+    from pytest_flaggems_import.runner import gpu_lock
+
+    monkeypatch.setattr(knobs.runtime, "jit_cache_hook", lambda **event: True)  # e.g. a compile-only tool
+    monkeypatch.setattr(knobs.runtime, "jit_post_compile_hook", None)
+    monkeypatch.setattr(gpu_lock, "for_device", lambda device: lock)
+    monkeypatch.setattr(gpu_lock, "_synchronize", lambda: None)
+    assert gpu_lock.step_aside_while_compiling("cuda")
+    with lock.sharing():
+        assert knobs.runtime.jit_cache_hook(key="k") is True
+        assert not can_lock(lock.main, fcntl.LOCK_EX)  # no post-compile call comes: shared again now

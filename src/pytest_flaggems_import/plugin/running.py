@@ -26,7 +26,7 @@ from pytest_flaggems_import.plugin.failures import first_line
 from pytest_flaggems_import.plugin.isolation import Role
 from pytest_flaggems_import.plugin.items import LOADED, IsolationItem, Loaded, OperatorFile, item_kind
 from pytest_flaggems_import.plugin.props import ItemKind
-from pytest_flaggems_import.runner import confine, guard, proof
+from pytest_flaggems_import.runner import confine, gpu_lock, guard, proof
 from pytest_flaggems_import.runner.compile_clock import CompileClock
 
 if TYPE_CHECKING:
@@ -81,6 +81,7 @@ class CandidateRunner:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.compile_clock.install()  # after configure: the worker's GPU is chosen before Triton loads
+        gpu_lock.step_aside_while_compiling(self.device)  # a measurement need not wait for a compile
         if self._fault_log is not None:
             # After pytest's faulthandler plugin has pointed it at stderr: fatal errors (a
             # segfault, the hard time limit) go where the controller reads them, to say what
@@ -214,18 +215,16 @@ class CandidateRunner:
             if self.in_worker:
                 faulthandler.cancel_dump_traceback_later()
             if item_kind(item) is ItemKind.BENCH and not _next_benchmark_of_same_operator(item, nextitem):
-                from pytest_flaggems_import.runner import gpu_lock
-
                 gpu_lock.for_device(self.device).release()  # its benchmarks kept the device alone
 
     @contextlib.contextmanager
     def _sharing(self, item: pytest.Item) -> Iterator[None]:
         """A test shares its device with other tests, never with a measurement (runner.gpu_lock);
-        a benchmark item takes the device alone inside its own call."""
+        a benchmark item takes the lock itself (plugin.benchmarks: it checks sharing, measures alone)."""
         if item_kind(item) is ItemKind.BENCH:
             yield
             return
-        from pytest_flaggems_import.runner import device, gpu_lock
+        from pytest_flaggems_import.runner import device
 
         with gpu_lock.for_device(self.device).sharing():
             try:

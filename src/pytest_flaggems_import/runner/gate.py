@@ -149,6 +149,7 @@ def run(operator: Path, device: str, all_cases: list[dict[str, Any]], out: Path)
         return  # nothing to run: the referee finds the same and says so
     clock, started = CompileClock(), time.perf_counter()
     clock.install()
+    gpu_lock.step_aside_while_compiling(device)  # as in the workers: no measurement waits for a compile
     results: list[Any] = []
     lock = gpu_lock.for_device(device)
     with devices.device_context(device):

@@ -26,7 +26,8 @@ import fcntl
 import functools
 import os
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 FOLDER = Path(tempfile.gettempdir()) / "flaggems-gpu-locks"
@@ -56,19 +57,24 @@ class DeviceLock:
                 folder.chmod(0o1777)  # shared by every user's sessions, as /tmp is
         self.main = folder / f"{key}.lock"
         self.turnstile = folder / f"{key}.turnstile"
+        self._shared: int | None = None  # the descriptor holding the lock shared (``sharing``)
+        self._aside = False  # ``sharing`` let go for a while (``step_aside``)
         self._held: contextlib.ExitStack | None = None
         self.holder: str | None = None  # who ``hold`` took the device for (None: not held)
 
     @contextlib.contextmanager
     def sharing(self) -> Iterator[None]:
         """Held by a test: others may share the device, a measurement may not."""
-        if self._held is not None:
-            yield
+        if self._held is not None or self._shared is not None or self._aside:
+            yield  # this process has the device already
             return
-        with _locked(self.turnstile, fcntl.LOCK_EX):
-            pass  # wait behind a measurement that is waiting
-        with _locked(self.main, fcntl.LOCK_SH):
+        self._shared = self._take_shared()
+        try:
             yield
+        finally:
+            shared, self._shared, self._aside = self._shared, None, False
+            if shared is not None:
+                os.close(shared)  # closing releases the lock
 
     @contextlib.contextmanager
     def alone(self) -> Iterator[None]:
@@ -78,6 +84,27 @@ class DeviceLock:
             return
         with _locked(self.turnstile, fcntl.LOCK_EX), _locked(self.main, fcntl.LOCK_EX):
             yield
+
+    def step_aside(self, drain: Callable[[], object]) -> bool:
+        """Inside ``sharing``, while this process does no GPU work for a while (Triton compiling
+        a kernel): let a measurement have the device. ``drain`` first waits for this process's
+        queued GPU work. Whether it stepped aside (not when alone, or outside ``sharing``)."""
+        if self._shared is None:
+            return False
+        drain()
+        shared, self._shared, self._aside = self._shared, None, True
+        os.close(shared)
+        return True
+
+    def step_back(self) -> None:
+        """Share the device again after ``step_aside`` (waiting for a measurement under way)."""
+        if self._aside:
+            self._shared, self._aside = self._take_shared(), False
+
+    def _take_shared(self) -> int:
+        with _locked(self.turnstile, fcntl.LOCK_EX):
+            pass  # wait behind a measurement that is waiting
+        return _lock(self.main, fcntl.LOCK_SH)
 
     def hold(self, holder: str) -> None:
         """Have the device alone from now until ``release`` (for ``holder``: held for another,
@@ -96,14 +123,65 @@ class DeviceLock:
             held.close()
 
 
+def step_aside_while_compiling(device: str) -> bool:
+    """From now on a test holding the GPU shared lets it go while Triton compiles one of its
+    kernels (seconds of CPU work), so a measurement waiting for the GPU need not wait for the
+    compile; it takes it shared again before the kernel launches. Through Triton's
+    ``jit_cache_hook`` (before compiling a kernel not in memory) and ``jit_post_compile_hook``
+    (after). Only the main thread steps aside (another thread may be launching kernels). False
+    where there is nothing to do (the CPU) or this Triton has no such hooks."""
+    if device != "cuda":
+        return False
+    try:
+        from triton import knobs
+    except ImportError:
+        return False
+    runtime = getattr(knobs, "runtime", None)
+    if not (hasattr(runtime, "jit_cache_hook") and hasattr(runtime, "jit_post_compile_hook")):
+        return False
+    before, after = runtime.jit_cache_hook, runtime.jit_post_compile_hook
+
+    def compiling(**event: object) -> object:
+        lock = for_device(device)
+        if threading.current_thread() is threading.main_thread():
+            lock.step_aside(_synchronize)
+        skip = before(**event) if before is not None else False
+        if skip:  # an earlier hook skips the compile: no post-compile call will come
+            lock.step_back()
+        return skip
+
+    def compiled(**event: object) -> object:
+        for_device(device).step_back()
+        return after(**event) if after is not None else None
+
+    runtime.jit_cache_hook, runtime.jit_post_compile_hook = compiling, compiled
+    return True
+
+
+def _synchronize() -> None:
+    import torch
+
+    torch.cuda.synchronize()
+
+
 @contextlib.contextmanager
 def _locked(path: Path, how: int) -> Iterator[None]:
+    fd = _lock(path, how)
+    try:
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _lock(path: Path, how: int) -> int:
+    """A descriptor of ``path`` holding the lock ``how`` (waiting for it)."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except PermissionError:  # another user's lock file: reading is enough to lock it
         fd = os.open(path, os.O_RDONLY)
     try:
         fcntl.flock(fd, how)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
