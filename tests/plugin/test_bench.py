@@ -87,7 +87,8 @@ def test_operator_wrong_at_the_benchmark_shape_is_rejected(pytester, ops_dir):
                  "--flaggems-batch=2")  # fmt: skip
     result.assert_outcomes(passed=7, failed=1, skipped=1)
     rejected = json.loads((pytester.path / "out" / "selected_batch2.json").read_text())["rejected"]
-    assert rejected["relu"].startswith("wrong at benchmark shape")
+    assert rejected["relu"].startswith("wrong at benchmark shape: Tensor-likes are not close! Mismatched elements: ")
+    assert "Greatest absolute difference: " in rejected["relu"]  # how far off, and where
 
 
 def test_under_xdist_an_operators_tests_and_benchmarks_share_a_worker(pytester, ops_dir):

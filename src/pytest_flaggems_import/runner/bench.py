@@ -170,7 +170,10 @@ def check_against(candidate: Callable, reference: Callable, args: list, kwargs: 
     try:
         torch.testing.assert_close(actual, expected, rtol=tol, atol=tol, equal_nan=True, check_dtype=False)
     except AssertionError as exc:
-        raise WrongResult(f"wrong at benchmark shape: {str(exc).splitlines()[0]}") from None
+        # What, how many and where, as torch says it: "Tensor-likes are not close! Mismatched
+        # elements: 1 / 16777216 (0.0%) Greatest absolute difference: nan at index (3, 7) ..."
+        said = " ".join(line.strip() for line in str(exc).splitlines()[:4] if line.strip())
+        raise WrongResult(f"wrong at benchmark shape: {said}") from None
 
 
 @dataclass(frozen=True)

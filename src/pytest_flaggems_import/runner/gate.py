@@ -155,10 +155,11 @@ def run(operator: Path, device: str, all_cases: list[dict[str, Any]], out: Path)
     with devices.device_context(device):
         module = isolate.load_code(spec, spec.category or "misc")
         entry = isolate.entry_function(module, spec)
-        for case in all_cases:
-            # The GPU held shared case by case (a first call compiles: seconds), so a measurement
-            # waiting for it waits for one case, not for the whole check.
-            with lock.sharing():
+        # The GPU held shared for the whole check, let go while a kernel compiles (seconds):
+        # a measurement waiting for it waits for the cases' small kernels only. (Taken case by
+        # case instead, each of the 24 cases queued again behind every measurement.)
+        with lock.sharing():
+            for case in all_cases:
                 results.append(_candidate_result(entry, op, case, spec.params, device))
     torch.save(results, out)
     print(json.dumps({"cases_s": time.perf_counter() - started, "compile_s": clock.take()[0]}))
@@ -196,25 +197,25 @@ def compare(operator: Path, device: str, all_cases: list[dict[str, Any]], out: P
     results = torch.load(out, weights_only=True)
     kwargs = aten_params(op, spec.params)
     lock = gpu_lock.for_device(device)
-    with devices.device_context(device):
+    with devices.device_context(device), lock.sharing():  # for the whole comparison, as in run()
         for case, result in zip(all_cases, results, strict=True):
             where = f"shape {tuple(case['shape'])} {case['dtype']}" + ("" if case["contiguous"] else " non-contiguous")
-            with lock.sharing():  # case by case, as in run()
-                args = make_inputs(op, case, device)
-                try:
-                    expected = _tensors(op(*[_upcast(a) for a in args], **kwargs))
-                    same_dtype = _tensors(op(*[a.clone() if hasattr(a, "clone") else a for a in args],
-                                             **kwargs))  # fmt: skip
-                except Exception:  # noqa: BLE001 - ATen itself does not take this case: not a finding
-                    continue
-                verdict["checked"] += 1
-                if "raised" in result:  # a refusal; wrong only where the perf file claims the op works
-                    (verdict["raised"] if case["claimed"] else verdict["limits"]).append(f"{where}: {result['raised']}")
-                    continue
-                problem = _mismatch(result["outputs"], expected, case["dtype"])
-                if problem and _mismatch(result["outputs"], same_dtype, case["dtype"]) is not None:
-                    (verdict["wrong"] if case["strict"] else verdict["limits"]).append(
-                        f"{where} (seed {case['seed']}): {problem}")  # fmt: skip
+            args = make_inputs(op, case, device)
+            try:
+                expected = _tensors(op(*[_upcast(a) for a in args], **kwargs))
+                same_dtype = _tensors(op(*[a.clone() if hasattr(a, "clone") else a for a in args],
+                                         **kwargs))  # fmt: skip
+            except Exception:  # noqa: BLE001 - ATen itself does not take this case: not a finding
+                continue
+            verdict["checked"] += 1
+            if "raised" in result:  # a refusal; wrong only where the perf file claims the op works
+                (verdict["raised"] if case["claimed"] else verdict["limits"]).append(f"{where}: {result['raised']}")
+                continue
+            problem = _mismatch(result["outputs"], expected, case["dtype"])
+            if problem and _mismatch(result["outputs"], same_dtype, case["dtype"]) is not None:
+                (verdict["wrong"] if case["strict"] else verdict["limits"]).append(
+                    f"{where} (seed {case['seed']}): {problem}")  # fmt: skip
+        devices.synchronize(device)  # nothing of the comparison still runs once the lock is let go
     return verdict
 
 
