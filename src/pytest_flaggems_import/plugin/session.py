@@ -206,6 +206,7 @@ class FlaggemsSession:
             early = self.gatekeeper.started
             gated = gating.gate_blocks(self.gatekeeper, chosen, your or {})
             self.gate_timing = {"gate_checks": self.gatekeeper.started, "gate_checks_early": early,
+                                "gate_checks_unfinished_at_tests_end": self.gatekeeper.unfinished_at_tests_end or 0,
                                 **{f"gate_{step}_seconds": s for step, s in self.gatekeeper.seconds.items()}}  # fmt: skip
         self.phases["gate"] = time.perf_counter() - gate_started  # waiting for the checks: what overlap did not hide
         if gated:
