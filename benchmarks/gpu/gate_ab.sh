@@ -7,6 +7,7 @@
 #   bash benchmarks/gpu/gate_ab.sh                  (ORDER="after before" to run this tree first)
 set -uo pipefail
 source benchmarks/gpu/setup.sh
+rm -rf /tmp/site-before  # as in setup.sh: never a warm machine's earlier tree
 python3 -m pip install -q --no-index --no-deps --no-build-isolation --target /tmp/site-before .before || exit 1
 python3 -m corpus.build .whl/flag_gems-5.0.2-py3-none-any.whl /tmp/corpus > /dev/null
 python3 -c "import torch, triton, flag_gems" 2>/dev/null  # the libraries in the page cache for both runs
