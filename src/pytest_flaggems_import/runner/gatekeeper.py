@@ -102,21 +102,16 @@ class Gatekeeper:
     """Gate checks for one session: ``start`` one (idempotent), ``verdict`` waits for it, ``close``
     ends what is still running (an interrupted session waits for none of them)."""
 
-    def __init__(
-        self, device: str, timeout: float, confinement: Confinement, at_once: int, at_once_after_tests: int = 0
-    ) -> None:
+    def __init__(self, device: str, timeout: float, confinement: Confinement, at_once: int) -> None:
         self.device, self.timeout, self.confinement = device, timeout, confinement
-        # ``at_once`` checks while tests run beside them; more once only the gate is left.
-        self.at_once, self.at_once_after_tests = at_once, max(at_once, at_once_after_tests)
-        # One referee per check that may run at once (started on first use): each stays warm
-        # for the session's later checks.
-        self.referees = [Referee(device, timeout) for _ in range(self.at_once_after_tests)]
+        # One referee per check that may run at once: each stays warm for the session's later checks.
+        self.referees = [Referee(device, timeout) for _ in range(at_once)]
         self._idle: queue.SimpleQueue[Referee] = queue.SimpleQueue()
         for referee in self.referees:
             self._idle.put(referee)
-        self._pool = ThreadPoolExecutor(max_workers=self.at_once_after_tests, thread_name_prefix="flaggems-gate")
-        self._slots = threading.Semaphore(at_once)  # checks running now; more permits once tests are over
+        self._pool = ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="flaggems-gate")
         self._checks: dict[tuple[str, str], Future[dict[str, Any]]] = {}
+        self.at_once = at_once
         self.unfinished_at_tests_end: int | None = None  # checks started and not done when tests ended
         self._spares: list[_Spare] = []  # run processes started ahead, waiting for an operator
         # One per check that may run at once, from the first check on (started then, not
@@ -135,14 +130,12 @@ class Gatekeeper:
         self._future(operator, configs)
 
     def tests_over(self, checks_left: int) -> None:
-        """Only the gate is left: ``at_once_after_tests`` checks at once from now, and run
-        processes kept warm for as many (at most one per check still to come)."""
+        """Only the gate is left: keep run processes warm, as many as checks may run at once (at
+        most one per check still to come)."""
         with self._lock:
             if self.unfinished_at_tests_end is None:
                 self.unfinished_at_tests_end = sum(not check.done() for check in self._checks.values())
-                for _ in range(self.at_once_after_tests - self.at_once):
-                    self._slots.release()
-            self._spares_wanted = min(self.at_once_after_tests, checks_left)
+            self._spares_wanted = min(self.at_once, checks_left)
             if not self._closed:
                 while len(self._spares) < self._spares_wanted:
                     self._spares.append(self._start_spare())
@@ -177,10 +170,6 @@ class Gatekeeper:
 
     def _check(self, operator: Path, case_list: list[dict[str, Any]], submitted: float) -> dict[str, Any]:
         """Both steps for one operator; ``error`` set when the gate itself could not finish."""
-        with self._slots:
-            return self._checked(operator, case_list, submitted)
-
-    def _checked(self, operator: Path, case_list: list[dict[str, Any]], submitted: float) -> dict[str, Any]:
         self._spent("queued", submitted)
         started = time.monotonic()
         done = self._run(operator, case_list)
