@@ -165,3 +165,34 @@ def test_an_earlier_hook_that_skips_the_compile_gets_the_device_back_at_once(loc
     with lock.sharing():
         assert knobs.runtime.jit_cache_hook(key="k") is True
         assert not can_lock(lock.main, fcntl.LOCK_EX)  # no post-compile call comes: shared again now
+
+
+def test_a_thread_started_since_keeps_the_device_shared_through_a_compile(lock, monkeypatch):
+    """A test that started a thread may have it launching kernels while the main thread
+    compiles: the lock is not let go then (a measurement elsewhere would overlap them)."""
+    import threading
+
+    from triton import knobs
+
+    from pytest_flaggems_import.runner import gpu_lock
+
+    monkeypatch.setattr(knobs.runtime, "jit_cache_hook", None)
+    monkeypatch.setattr(knobs.runtime, "jit_post_compile_hook", None)
+    monkeypatch.setattr(gpu_lock, "for_device", lambda device: lock)
+    monkeypatch.setattr(gpu_lock, "_synchronize", lambda: None)
+    assert gpu_lock.step_aside_while_compiling("cuda")
+    stop = threading.Event()
+    launcher = threading.Thread(target=stop.wait)
+    launcher.start()
+    try:
+        with lock.sharing():
+            knobs.runtime.jit_cache_hook(key="k")
+            assert not can_lock(lock.main, fcntl.LOCK_EX)  # still shared: no measurement may start
+            knobs.runtime.jit_post_compile_hook(key="k")
+    finally:
+        stop.set()
+        launcher.join()
+    with lock.sharing():  # the thread has ended: compiles step aside again
+        knobs.runtime.jit_cache_hook(key="k")
+        assert can_lock(lock.main, fcntl.LOCK_EX)
+        knobs.runtime.jit_post_compile_hook(key="k")

@@ -128,8 +128,9 @@ def step_aside_while_compiling(device: str) -> bool:
     kernels (seconds of CPU work), so a measurement waiting for the GPU need not wait for the
     compile; it takes it shared again before the kernel launches. Through Triton's
     ``jit_cache_hook`` (before compiling a kernel not in memory) and ``jit_post_compile_hook``
-    (after). Only the main thread steps aside (another thread may be launching kernels). False
-    where there is nothing to do (the CPU) or this Triton has no such hooks."""
+    (after). Only the main thread steps aside, and only while no thread has started since this
+    call (one a test started may be launching kernels meanwhile: it keeps the lock). False where
+    there is nothing to do (the CPU) or this Triton has no such hooks."""
     if device != "cuda":
         return False
     try:
@@ -140,10 +141,11 @@ def step_aside_while_compiling(device: str) -> bool:
     if not (hasattr(runtime, "jit_cache_hook") and hasattr(runtime, "jit_post_compile_hook")):
         return False
     before, after = runtime.jit_cache_hook, runtime.jit_post_compile_hook
+    ours = set(threading.enumerate())  # the process's own threads (xdist's, the main one)
 
     def compiling(**event: object) -> object:
         lock = for_device(device)
-        if threading.current_thread() is threading.main_thread():
+        if threading.current_thread() is threading.main_thread() and set(threading.enumerate()) <= ours:
             lock.step_aside(_synchronize)
         skip = before(**event) if before is not None else False
         if skip:  # an earlier hook skips the compile: no post-compile call will come
