@@ -35,6 +35,7 @@ QUANTILES = (0.2, 0.5, 0.8)
 CPU_MAX_ELEMENTS = 4096
 REPLAY_MS = 1.0  # one graph replay lasts about this long: k calls per graph
 MAX_CALLS_PER_GRAPH = 500
+SIZING_CALLS = 5  # the graph whose replay sizes the measured one (_calls_per_graph)
 ROUNDS_PER_CHECK = 5  # rounds recorded between two looks at the stopping rule (one sync each)
 KERNEL_REP_MS = 3.0  # do_bench's budget for the recorded end-to-end figure
 L2_MULTIPLE = 4  # the rotated input copies of a measurement span at least 4x L2 (input_copies)
@@ -344,17 +345,21 @@ def _capture(call: Callable[[], Any], calls: int) -> Any:
 
 
 def _calls_per_graph(call: Callable[[], Any]) -> int:
-    """How many calls make one replay last about ``REPLAY_MS`` (from 5 timed calls)."""
+    """How many calls make one replay last about ``REPLAY_MS``, from the device time of a short
+    graph of ``SIZING_CALLS`` calls. (Timed eagerly, a small operator's calls are host-bound:
+    a 4 us kernel launched from Python every ~40 us gave graphs 10x too short, each
+    implementation its own length, so a replay's fixed cost weighed differently on each, up to
+    2x on one implementation for a whole measurement.)"""
     import torch
 
+    sizing = _capture(call, SIZING_CALLS)
+    sizing.replay()
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    call()
     start.record()
-    for _ in range(5):
-        call()
+    sizing.replay()
     end.record()
     end.synchronize()
-    one = max(start.elapsed_time(end) / 5, 1e-4)
+    one = max(start.elapsed_time(end) / SIZING_CALLS, 1e-4)
     return max(1, min(MAX_CALLS_PER_GRAPH, round(REPLAY_MS / one)))
 
 
