@@ -2,15 +2,17 @@
 measurement (issue 17: `fix` 1024² fp32 timed 3.61 then 6.82 us in two sessions, its `kernel`
 figure 6.43 and 6.50 both times). Hypothesis: the outputs each call allocates inside the captured
 graph. If the graph's memory pool hands every call the same output block, the writes stay in L2;
-if each call gets a block of its own, every write goes to memory.
+if each call gets a block of its own, every write goes to memory. (Answer, recorded in
+benchmarks/results/gpu-graph-sizing-2026-11-26/: no, 2-3 output blocks in every trial; what
+differed was how many calls a graph held, ``calls`` below, which led to ``_calls_per_graph``'s fix.)
 
     python3 benchmarks/gpu/output_reuse_probe.py CORPUS_DIR OUT.json [--trials 12]
 
 For each operator of ``OPS`` at 1024² fp32 and fp16, ``trials`` times (each after a padding
 allocation of random size, as ``l2_probe.py`` does): the candidate against torch with
 ``bench.time_interleaved`` on rotated copies, as ``bench.measure`` does, recording per call the
-output's address; prints per trial each side's per-call time and how many distinct output
-blocks its calls used (warm-up, sizing and capture together).
+output's address; prints per trial each side's per-call time, how many calls it made (sizing,
+warm-up and the captured graph's calls together) and how many distinct output blocks they used.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pytest_flaggems_import.runner import bench
 sys.path.insert(0, str(Path(__file__).parent))
 from steady_compare import load  # noqa: E402
 
-OPS = ("fix", "neg", "reciprocal_")
+OPS = ("fix", "negative", "reciprocal_")  # in the flag-gems corpus
 
 
 def tracked(fn, seen: list[int]):
