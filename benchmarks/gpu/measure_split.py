@@ -32,8 +32,14 @@ PHASES = {"inputs_for": "inputs", "check_against": "inputs", "rotating": "copies
 spent: defaultdict[str, float] = defaultdict(float)
 
 
+active: set[str] = set()  # phases being timed now: one nested in itself counts once
+
+
 def timed(phase: str, fn):
     def wrapper(*args, **kwargs):
+        if phase in active:  # e.g. _capture inside _calls_per_graph
+            return fn(*args, **kwargs)
+        active.add(phase)
         torch.cuda.synchronize()
         start = time.perf_counter()
         try:
@@ -41,6 +47,7 @@ def timed(phase: str, fn):
         finally:
             torch.cuda.synchronize()
             spent[phase] += time.perf_counter() - start
+            active.discard(phase)
 
     return wrapper
 

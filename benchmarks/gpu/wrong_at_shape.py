@@ -28,7 +28,7 @@ def main(path: str, dtype: str, shape: str) -> None:
     reference, args, kwargs = bench.inputs_for(name, config, "cuda", params, None)
     got = candidate(*[a.clone() for a in args], **kwargs)
     want = reference(*[a.double() for a in args], **kwargs).to(got.dtype)
-    tol = {"float16": 2e-3, "bfloat16": 1.6e-2}.get(dtype, 1.3e-5)
+    tol = bench.tolerance(dtype)
     same = (got == want) | (got.isnan() & want.isnan())  # infinities too, as assert_close has it
     bad = ~same & ~((got.double() - want.double()).abs() <= tol + tol * want.double().abs())
     print(f"{int(bad.sum())} of {bad.numel()} elements differ")

@@ -140,7 +140,7 @@ def test_triton_compile_hooks_step_aside_and_back_keeping_earlier_hooks(lock, mo
     monkeypatch.setattr(knobs.runtime, "jit_cache_hook", lambda **event: calls.append(("before", event)) or False)
     monkeypatch.setattr(knobs.runtime, "jit_post_compile_hook", lambda **event: calls.append(("after", event)))
     monkeypatch.setattr(gpu_lock, "for_device", lambda device: lock)
-    monkeypatch.setattr(gpu_lock, "_synchronize", lambda: calls.append(("synchronized", {})))
+    monkeypatch.setattr(gpu_lock.devices, "synchronize", lambda device: calls.append(("synchronized", {})))
     assert not gpu_lock.step_aside_while_compiling("cpu")  # the interpreter compiles nothing
     assert gpu_lock.step_aside_while_compiling("cuda")
     with lock.sharing():
@@ -160,7 +160,7 @@ def test_an_earlier_hook_that_skips_the_compile_gets_the_device_back_at_once(loc
     monkeypatch.setattr(knobs.runtime, "jit_cache_hook", lambda **event: True)  # e.g. a compile-only tool
     monkeypatch.setattr(knobs.runtime, "jit_post_compile_hook", None)
     monkeypatch.setattr(gpu_lock, "for_device", lambda device: lock)
-    monkeypatch.setattr(gpu_lock, "_synchronize", lambda: None)
+    monkeypatch.setattr(gpu_lock.devices, "synchronize", lambda device: None)
     assert gpu_lock.step_aside_while_compiling("cuda")
     with lock.sharing():
         assert knobs.runtime.jit_cache_hook(key="k") is True
@@ -179,7 +179,7 @@ def test_a_thread_started_since_keeps_the_device_shared_through_a_compile(lock, 
     monkeypatch.setattr(knobs.runtime, "jit_cache_hook", None)
     monkeypatch.setattr(knobs.runtime, "jit_post_compile_hook", None)
     monkeypatch.setattr(gpu_lock, "for_device", lambda device: lock)
-    monkeypatch.setattr(gpu_lock, "_synchronize", lambda: None)
+    monkeypatch.setattr(gpu_lock.devices, "synchronize", lambda device: None)
     assert gpu_lock.step_aside_while_compiling("cuda")
     stop = threading.Event()
     launcher = threading.Thread(target=stop.wait)

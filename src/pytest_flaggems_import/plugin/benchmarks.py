@@ -20,6 +20,7 @@ from pytest_flaggems_import.plugin.records import OpRecord
 
 if TYPE_CHECKING:
     from pytest_flaggems_import.plugin.session import FlaggemsSession
+    from pytest_flaggems_import.runner.gpu_lock import DeviceLock
 
 
 def bench_items(session: FlaggemsSession, parent: OperatorFile, loaded: Loaded) -> Iterator[pytest.Item]:
@@ -124,7 +125,7 @@ class OperatorBenchmarks:
         to_run = {i.name for i in request.session.items if i.parent is request.node.parent}
         return [c for c in self.configs if c == config or (item_name(c) in to_run and c.id not in self._ran)]
 
-    def _check(self, configs: list[Any], custom: Callable | None, lock: Any) -> None:
+    def _check(self, configs: list[Any], custom: Callable | None, lock: DeviceLock) -> None:
         """Check ``configs``, keeping each one's inputs or what its check raised (for its own item).
 
         No timing: other workers' tests share the device meanwhile. A candidate with its own

@@ -167,7 +167,7 @@ def check_against(candidate: Callable, reference: Callable, args: list, kwargs: 
         expected = reference(*clones(args), **kwargs)
     if isinstance(actual, torch.Tensor) and isinstance(expected, torch.Tensor):
         expected = expected.to(actual.dtype)  # fp16 overflow to inf is then inf on both sides
-    tol = {"float16": 2e-3, "bfloat16": 1.6e-2}.get(dtype, 1.3e-5)
+    tol = tolerance(dtype)
     try:
         torch.testing.assert_close(actual, expected, rtol=tol, atol=tol, equal_nan=True, check_dtype=False)
     except AssertionError as exc:
@@ -175,6 +175,11 @@ def check_against(candidate: Callable, reference: Callable, args: list, kwargs: 
         # elements: 1 / 16777216 (0.0%) Greatest absolute difference: nan at index (3, 7) ..."
         said = " ".join(line.strip() for line in str(exc).splitlines()[:4] if line.strip())
         raise WrongResult(f"wrong at benchmark shape: {said}") from None
+
+
+def tolerance(dtype: str) -> float:
+    """``check_against``'s rtol and atol: fp16/bf16 looser than fp32."""
+    return {"float16": 2e-3, "bfloat16": 1.6e-2}.get(dtype, 1.3e-5)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from pytest_flaggems_import.runner import device as devices  # no torch at import
+
 FOLDER = Path(tempfile.gettempdir()) / "flaggems-gpu-locks"
 
 
@@ -146,7 +148,7 @@ def step_aside_while_compiling(device: str) -> bool:
     def compiling(**event: object) -> object:
         lock = for_device(device)
         if threading.current_thread() is threading.main_thread() and set(threading.enumerate()) <= ours:
-            lock.step_aside(_synchronize)
+            lock.step_aside(lambda: devices.synchronize(device))
         skip = before(**event) if before is not None else False
         if skip:  # an earlier hook skips the compile: no post-compile call will come
             lock.step_back()
@@ -158,12 +160,6 @@ def step_aside_while_compiling(device: str) -> bool:
 
     runtime.jit_cache_hook, runtime.jit_post_compile_hook = compiling, compiled
     return True
-
-
-def _synchronize() -> None:
-    import torch
-
-    torch.cuda.synchronize()
 
 
 @contextlib.contextmanager
