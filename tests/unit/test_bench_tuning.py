@@ -6,12 +6,14 @@ or faster by chance), so for it that first call takes the GPU alone (docs/benchm
 
 from __future__ import annotations
 
+import sys
 import types
 
 import triton
 import triton.language as tl
 
-from pytest_flaggems_import.runner.bench import tunes_itself
+from pytest_flaggems_import.core.names import parse_op_name
+from pytest_flaggems_import.runner.bench import flaggems_tunes, tunes_itself
 
 
 @triton.jit
@@ -54,3 +56,48 @@ class Hostile:
 def test_objects_that_raise_on_attribute_access_are_passed_over():
     assert not tunes_itself(module(thing=Hostile()))
     assert tunes_itself(module(thing=Hostile(), kernel=tuned_kernel))
+
+
+# -- FlagGems' own implementations (bench.flaggems_tunes) ---------------------------------------
+# A benchmark's check also makes FlagGems' first calls (its kernels compile then, sharing the GPU,
+# not during the measurement alone on it), unless that first call may time FlagGems' configs.
+
+
+def flaggems_like(monkeypatch, table, **modules) -> None:
+    """An installed ``flag_gems`` registering ``table`` (name -> function), its modules by name."""
+    package = module(_FULL_CONFIG=tuple(table.items()))
+    monkeypatch.setitem(sys.modules, "flag_gems", package)
+    for name, made in modules.items():
+        made.__name__ = name
+        monkeypatch.setitem(sys.modules, name, made)
+
+
+def defined_in(module_name: str):
+    def implementation(*args):
+        return args
+
+    implementation.__module__ = module_name
+    return implementation
+
+
+def test_flaggems_implementations_with_an_autotuner_near_them_tune(monkeypatch):
+    helper = defined_in("flag_gems.ops.reduce")  # a name the op's module imports from another
+    flaggems_like(
+        monkeypatch,
+        {"abs": defined_in("flag_gems.ops.abs"), "mv": defined_in("flag_gems.ops.mv"),
+         "mean": defined_in("flag_gems.ops.mean"), "add.Tensor": defined_in("flag_gems.ops.add")},
+        **{"flag_gems.ops.abs": module(kernel=plain_kernel), "flag_gems.ops.mv": module(kernel=tuned_kernel),
+           "flag_gems.ops.mean": module(helper=helper, kernel=plain_kernel),
+           "flag_gems.ops.reduce": module(kernel=heuristics_under_autotune),
+           "flag_gems.ops.add": module(kernel=plain_kernel, other=types)},
+    )  # fmt: skip
+    assert not flaggems_tunes(parse_op_name("abs"))
+    assert flaggems_tunes(parse_op_name("mv"))
+    assert flaggems_tunes(parse_op_name("mean"))  # its module takes a tuned kernel's neighbour from flag_gems.ops.reduce
+    assert not flaggems_tunes(parse_op_name("add"))  # found as add.Tensor, as flaggems_implements finds it
+
+
+def test_an_implementation_not_found_counts_as_tuning(monkeypatch):
+    flaggems_like(monkeypatch, {"abs": defined_in("flag_gems.ops.gone")})  # its module not imported
+    assert flaggems_tunes(parse_op_name("abs"))
+    assert flaggems_tunes(parse_op_name("neg"))  # not registered at all

@@ -61,8 +61,10 @@ def write_reports(session: FlaggemsSession, rules: selection.Rules, folder: Path
 
 
 # A benchmark item's steps (plugin.benchmarks): checking the candidate at the configuration
-# (sharing the GPU), waiting to have it alone, measuring alone on it; and Triton compiling in all.
-_BENCH_STEPS = (("check", "checking"), ("wait", "waiting for the GPU"), ("alone", "alone on it"), ("compile", "compiling"))
+# (sharing the GPU), waiting to have it alone, measuring alone on it; Triton compiling in all, and
+# of that while alone on the GPU (every other worker's tests wait then).
+_BENCH_STEPS = (("check", "checking"), ("wait", "waiting for the GPU"), ("alone", "alone on it"),
+                ("compile", "compiling"), ("compile_alone", "compiling alone"))  # fmt: skip
 
 
 def timing(session: FlaggemsSession) -> dict[str, float]:

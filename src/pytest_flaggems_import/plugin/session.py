@@ -12,7 +12,7 @@ import datetime as dt
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -30,6 +30,9 @@ from pytest_flaggems_import.plugin.progress import Progress
 from pytest_flaggems_import.plugin.records import index_operators, rekey, unique_records
 from pytest_flaggems_import.runner import guard
 from pytest_flaggems_import.runner.gatekeeper import Gatekeeper
+
+if TYPE_CHECKING:
+    from pytest_flaggems_import.plugin.running import CandidateRunner
 
 
 class FlaggemsSession:
@@ -50,6 +53,7 @@ class FlaggemsSession:
         self.diff_at: Path | None = None
         self.import_diff = ""
         self.controller: ControllerIsolation | None = None  # the controller's isolation plugin
+        self.runner: CandidateRunner | None = None  # the plugin running candidates, where this process does
         self._sigterm: Any = None
         self.decisions: list[selection.Decision] = []
         self.deciding_your: formats.PerfTable | None = None  # the numbers that decided, set at the end
@@ -101,7 +105,8 @@ class FlaggemsSession:
         if self.role.runs_candidates:
             from pytest_flaggems_import.plugin.running import CandidateRunner
 
-            config.pluginmanager.register(CandidateRunner(self), "flaggems-runner")
+            self.runner = CandidateRunner(self)
+            config.pluginmanager.register(self.runner, "flaggems-runner")
         if self.role is Role.CONTROLLER:
             self.controller = ControllerIsolation(config, self.settings, self.device)
             config.pluginmanager.register(self.controller, "flaggems-isolation")

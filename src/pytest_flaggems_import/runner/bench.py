@@ -207,6 +207,17 @@ def checked_inputs(
     return Checked(reference, args, kwargs)
 
 
+def first_flaggems_calls(checked: Checked) -> None:
+    """FlagGems' first call at a configuration's checked inputs (copies): its kernels compile for
+    this shape and dtype outside any timing. Only for an implementation that does not tune
+    itself (``flaggems_tunes``): no timing, so it may run beside other work."""
+    import torch
+
+    args = [a.clone() if isinstance(a, torch.Tensor) else a for a in checked.args]
+    with _use_gems():
+        checked.reference(*args, **checked.kwargs)
+
+
 def tunes_itself(module: Any) -> bool:
     """Whether a module defines a Triton autotuner (``triton.autotune``, FlagGems' ``libtuner``):
     its first call at a new shape times its configs, so it must not share the device."""
@@ -286,6 +297,38 @@ def flaggems_ops() -> frozenset[str]:
 
 def flaggems_implements(name: OpName, registered: frozenset[str]) -> bool:
     return name.short in registered or (name.overload is None and f"{name.base}.Tensor" in registered)
+
+
+def flaggems_tunes(name: OpName) -> bool:
+    """Whether the installed FlagGems' implementation of the op may time its own configs on its
+    first call at a shape (an autotuner in its module, or in a FlagGems module it takes a name
+    from): that call must then be alone on the device. True when the implementation is unknown."""
+    import sys
+
+    function = _flaggems_function(name)
+    if function is None:
+        return True
+    home = sys.modules.get(getattr(function, "__module__", "") or "")
+    if home is None:
+        return True
+    modules = {home} | {
+        sys.modules[owner]
+        for value in list(vars(home).values())
+        if isinstance(owner := getattr(value, "__module__", None), str) and owner.startswith("flag_gems") and owner in sys.modules
+    }
+    return any(tunes_itself(module) for module in modules)
+
+
+def _flaggems_function(name: OpName) -> Callable | None:
+    try:
+        import flag_gems
+    except Exception:  # noqa: BLE001
+        return None
+    table = {entry[0]: entry[1] for entry in getattr(flag_gems, "_FULL_CONFIG", ()) if len(entry) > 1 and isinstance(entry[0], str)}
+    found = table.get(name.short)
+    if found is None and name.overload is None:
+        found = table.get(f"{name.base}.Tensor")
+    return found
 
 
 def input_copies(args: list, l2_bytes: int, *, multiple: int = L2_MULTIPLE, budget_bytes: int = 1 << 30) -> int:

@@ -38,6 +38,12 @@ class CompileClock:
         compilation.listener = listener
         return True
 
+    @property
+    def seconds(self) -> float:
+        """Seconds spent compiling since the last ``take`` (not reset)."""
+        with self._lock:
+            return self._seconds
+
     def take(self) -> tuple[float, int]:
         """Seconds spent compiling and kernels compiled since the last ``take``."""
         with self._lock:
