@@ -20,7 +20,7 @@ import statistics
 import time
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pytest_flaggems_import.core.names import OpName
@@ -36,6 +36,7 @@ CPU_MAX_ELEMENTS = 4096
 REPLAY_MS = 1.0  # one graph replay lasts about this long: k calls per graph
 MAX_CALLS_PER_GRAPH = 500
 SIZING_CALLS = 5  # the graph whose replay sizes the measured one (_calls_per_graph)
+SIZING_REPLAYS = 3  # timed replays of it, the fastest counts
 ROUNDS_PER_CHECK = 5  # rounds recorded between two looks at the stopping rule (one sync each)
 KERNEL_REP_MS = 3.0  # do_bench's budget for the recorded end-to-end figure
 L2_MULTIPLE = 4  # the rotated input copies of a measurement span at least 4x L2 (input_copies)
@@ -63,15 +64,18 @@ class BenchConfig:
 
 @dataclass(frozen=True)
 class Timing:
-    """Milliseconds at the 20th, 50th and 80th percentiles of ``rounds`` measurements."""
+    """Milliseconds at the 20th, 50th and 80th percentiles of ``rounds`` measurements; by graph
+    replay, each replay of a graph of ``calls`` calls (0: no graph)."""
 
     p20: float
     p50: float
     p80: float
     rounds: int
+    calls: int = 0
 
     def as_dict(self) -> dict[str, float | int]:
-        return {"p20": self.p20, "p50": self.p50, "p80": self.p80, "rounds": self.rounds}
+        kept = {"p20": self.p20, "p50": self.p50, "p80": self.p80, "rounds": self.rounds}
+        return {**kept, "calls": self.calls} if self.calls else kept
 
 
 def cpu_sized(config: BenchConfig, most: int = CPU_MAX_ELEMENTS) -> BenchConfig:
@@ -402,12 +406,14 @@ def _calls_per_graph(call: Callable[[], Any]) -> int:
 
     sizing = _capture(call, SIZING_CALLS)
     sizing.replay()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    sizing.replay()
-    end.record()
-    end.synchronize()
-    one = max(start.elapsed_time(end) / SIZING_CALLS, 1e-4)
+    events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(SIZING_REPLAYS)]
+    for start, end in events:
+        start.record()
+        sizing.replay()
+        end.record()
+    torch.cuda.synchronize()
+    # The fastest replay: one slowed from outside the graph would make every replay too short.
+    one = max(min(start.elapsed_time(end) for start, end in events) / SIZING_CALLS, 1e-4)
     return max(1, min(MAX_CALLS_PER_GRAPH, round(REPLAY_MS / one)))
 
 
@@ -442,7 +448,7 @@ def time_interleaved(calls: Mapping[str, Callable[[], Any]], contexts: Mapping[s
         torch.cuda.synchronize()
         for impl, start, end in events:
             times[impl].append(start.elapsed_time(end) / per_graph[impl])
-    return {impl: _timing(samples) for impl, samples in times.items()}
+    return {impl: replace(_timing(samples), calls=per_graph[impl]) for impl, samples in times.items()}
 
 
 def measure(
