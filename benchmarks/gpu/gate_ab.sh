@@ -4,7 +4,7 @@
 # <commit> | tar -x -C .before`) and once with this one, on the same machine, each with a cold
 # Triton cache and a fresh HOME. Session files and summaries in $OUT, the measured (unrounded)
 # perf files in $OUT/regen.tar.gz (for benchmarks/gpu/compare_sessions.py).
-#   bash benchmarks/gpu/gate_ab.sh                  (ORDER="after before" to run this tree first)
+#   bash benchmarks/gpu/gate_ab.sh                  (ORDER="after before" to run this tree first; N=8 for -n 8)
 set -uo pipefail
 source benchmarks/gpu/setup.sh
 rm -rf /tmp/site-before  # as in setup.sh: never a warm machine's earlier tree
@@ -18,7 +18,7 @@ for tag in ${ORDER:-before after}; do
   PYTHONPATH=$path python3 -c "import pytest_flaggems_import as p; print('$tag:', p.__file__)" | tee -a "$OUT/walls.txt"
   start=$(date +%s.%N)
   HOME=/tmp/home-$tag TRITON_CACHE_DIR=/tmp/triton-cache-$tag PYTHONPATH=$path \
-    python3 -m pytest -p no:cacheprovider -q -n 4 --flaggems-ops=/tmp/corpus \
+    python3 -m pytest -p no:cacheprovider -q -n "${N:-4}" --flaggems-ops=/tmp/corpus \
     --flaggems-device=cuda --flaggems-bench --flaggems-bench-shapes=1024x1024,4096x4096 \
     --flaggems-bench-dtypes=float16,float32 --flaggems-timeout=120 --flaggems-report-dir=/tmp/out-$tag --flaggems-regen=/tmp/out-$tag/regen \
     > "$OUT/scale-$tag.log" 2>&1

@@ -35,6 +35,7 @@ def test_examples_screen_on_cuda(pytester, examples):
     timing = session["timing"]
     assert timing["kernels_compiled"] >= 6 and 0 < timing["worker_compile_seconds"] < timing["worker_test_seconds"]
     assert timing["gate_run_seconds"] > timing["gate_run_cases_seconds"] > 0 <= timing["gate_run_compile_seconds"]
+    assert 0 <= timing["gate_run_wait_seconds"] < timing["gate_run_cases_seconds"]
 
 
 def test_cudagraph_leaves_out_launch_overhead(pytester):

@@ -4,6 +4,9 @@ descriptor of its own, as another process would: deterministic, no sleeps."""
 
 import fcntl
 import os
+import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -196,3 +199,38 @@ def test_a_thread_started_since_keeps_the_device_shared_through_a_compile(lock, 
         knobs.runtime.jit_cache_hook(key="k")
         assert can_lock(lock.main, fcntl.LOCK_EX)
         knobs.runtime.jit_post_compile_hook(key="k")
+
+
+def blocked_on(path) -> bool:
+    """Whether some lock request on ``path`` waits now (``/proc/locks`` lists it after ``->``)."""
+    inode = os.stat(path).st_ino
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if len(fields) > 6 and fields[1] == "->" and int(fields[6].rsplit(":", 1)[-1]) == inode:
+            return True
+    return False
+
+
+def test_the_time_spent_waiting_for_the_device_is_counted(lock, tmp_path):
+    """Session timing's "waiting for the GPU": from asking for the lock to having it. The test
+    sees the request blocked in the kernel before it starts the wait it then checks for."""
+    other = DeviceLock("gpu-test", tmp_path)  # another process's view of the same device
+    other.hold("relu")
+    took = threading.Event()
+
+    def a_test_wanting_the_device():
+        with lock.sharing():
+            took.set()
+
+    thread = threading.Thread(target=a_test_wanting_the_device)
+    thread.start()
+    for _ in range(6000):  # until its request waits in the kernel (at most a minute)
+        if blocked_on(lock.turnstile):
+            break
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert not took.is_set()
+    other.release()
+    thread.join()
+    assert took.is_set() and lock.waited >= 0.2
+    assert other.waited < lock.waited  # it found the device free

@@ -103,8 +103,10 @@ def time_line(timing: dict[str, float]) -> str:
         work.append(f"Triton compiling {timing['worker_compile_seconds']:.1f} s ({timing['kernels_compiled']:g} kernels)")
     gate = []
     if "gate_run_seconds" in timing:
-        compiling = timing.get("gate_run_compile_seconds", 0.0)
-        inner = f"cases {timing.get('gate_run_cases_seconds', 0.0):.1f} s" + (f", Triton compiling {compiling:.1f} s" if compiling else "")
+        inner = ", ".join([f"cases {timing.get('gate_run_cases_seconds', 0.0):.1f} s"] + [
+            f"{label} {timing[key]:.1f} s" for key, label in (("gate_run_wait_seconds", "waiting for the GPU"),
+                                                             ("gate_run_compile_seconds", "Triton compiling"))
+            if timing.get(key)])  # fmt: skip
         gate = [f"run {timing['gate_run_seconds']:.1f} s ({inner})", f"compare {timing['gate_compare_seconds']:.1f} s"]
     line = f"time: {phases}"
     if work:

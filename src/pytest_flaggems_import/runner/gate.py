@@ -162,7 +162,7 @@ def run(operator: Path, device: str, all_cases: list[dict[str, Any]], out: Path)
             for case in all_cases:
                 results.append(_candidate_result(entry, op, case, spec.params, device))
     torch.save(results, out)
-    print(json.dumps({"cases_s": time.perf_counter() - started, "compile_s": clock.take()[0]}))
+    print(json.dumps({"cases_s": time.perf_counter() - started, "compile_s": clock.take()[0], "wait_s": lock.waited}))
 
 
 def _candidate_result(entry: Any, op: Any, case: dict[str, Any], params: dict[str, Any], device: str) -> dict[str, Any]:

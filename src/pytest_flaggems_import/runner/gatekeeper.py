@@ -123,8 +123,9 @@ class Gatekeeper:
         self._lock = threading.Lock()
         self._closed = False
         # Summed over checks (session.json timing): waiting for a slot, the run process (of which
-        # its cases, of which Triton compiling), waiting for a referee and comparing.
-        self.seconds = {"queued": 0.0, "run": 0.0, "run_cases": 0.0, "run_compile": 0.0, "compare": 0.0}
+        # its cases, of which Triton compiling and waiting for the GPU), waiting for a referee and
+        # comparing.
+        self.seconds = {"queued": 0.0, "run": 0.0, "run_cases": 0.0, "run_compile": 0.0, "run_wait": 0.0, "compare": 0.0}
 
     def start(self, operator: Path, configs: list[tuple[list[int], str]]) -> None:
         self._future(operator, configs)
@@ -256,12 +257,13 @@ class Gatekeeper:
         code may print too (even that line): a timing figure, never part of a verdict."""
         try:
             said = json.loads((stdout.strip().splitlines() or ["{}"])[-1])
-            cases, compiling = float(said["cases_s"]), float(said["compile_s"])
+            cases, compiling, waiting = float(said["cases_s"]), float(said["compile_s"]), float(said["wait_s"])
         except (ValueError, KeyError, TypeError):
             return
         with self._lock:
             self.seconds["run_cases"] += cases
             self.seconds["run_compile"] += compiling
+            self.seconds["run_wait"] += waiting
 
     def _spent(self, step: str, since: float) -> None:
         with self._lock:

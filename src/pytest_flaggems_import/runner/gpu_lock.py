@@ -27,6 +27,7 @@ import functools
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -63,6 +64,7 @@ class DeviceLock:
         self._aside = False  # ``sharing`` let go for a while (``step_aside``)
         self._held: contextlib.ExitStack | None = None
         self.holder: str | None = None  # who ``hold`` took the device for (None: not held)
+        self.waited = 0.0  # seconds this process has waited to take the lock (session timing)
 
     @contextlib.contextmanager
     def sharing(self) -> Iterator[None]:
@@ -84,7 +86,9 @@ class DeviceLock:
         if self._held is not None:
             yield
             return
+        started = time.monotonic()
         with _locked(self.turnstile, fcntl.LOCK_EX), _locked(self.main, fcntl.LOCK_EX):
+            self.waited += time.monotonic() - started
             yield
 
     def step_aside(self, drain: Callable[[], object]) -> bool:
@@ -104,9 +108,12 @@ class DeviceLock:
             self._shared, self._aside = self._take_shared(), False
 
     def _take_shared(self) -> int:
+        started = time.monotonic()
         with _locked(self.turnstile, fcntl.LOCK_EX):
             pass  # wait behind a measurement that is waiting
-        return _lock(self.main, fcntl.LOCK_SH)
+        shared = _lock(self.main, fcntl.LOCK_SH)
+        self.waited += time.monotonic() - started
+        return shared
 
     def hold(self, holder: str) -> None:
         """Have the device alone from now until ``release`` (for ``holder``: held for another,
