@@ -33,7 +33,7 @@ DEFAULT_SHAPES = {
 }
 QUANTILES = (0.2, 0.5, 0.8)
 CPU_MAX_ELEMENTS = 4096
-REPLAY_MS = 1.0  # one graph replay lasts about this long: k calls per graph
+REPLAY_MS = 0.5  # one graph replay lasts about this long: k calls per graph (docs/benchmarks.md: why 0.5)
 MAX_CALLS_PER_GRAPH = 500
 SIZING_CALLS = 5  # the graph whose replay sizes the measured one (_calls_per_graph)
 SIZING_REPLAYS = 3  # timed replays of it, the fastest counts
