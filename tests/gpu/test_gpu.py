@@ -60,6 +60,6 @@ def test_cudagraph_leaves_out_launch_overhead(pytester):
     small = rows[0]["spread"]["your"]
     assert small["cudagraph"]["p50"] < 0.5 * small["kernel"]["p50"], "a 256x256 launch is host-bound in kernel mode"
     # Each graph sized from the device time of its calls to replay in about bench.REPLAY_MS (0.5 ms):
-    # ~2 us calls at 256x256 make many more per graph than ~20 us ones at 4096x4096.
+    # ~2 us calls at 256x256 make many more per graph than the ~10 us ones at 4096x4096.
     calls = [row["spread"]["your"]["cudagraph"]["calls"] for row in rows]
     assert calls[0] > 2 * calls[1] >= 2, calls
