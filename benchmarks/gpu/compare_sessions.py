@@ -3,14 +3,20 @@
 a --flaggems-report-dir with the run's --flaggems-regen files in ``regen/`` (unrounded times;
 session.json rounds to 0.001 ms, too coarse for a 5 us configuration).
 
-    python3 benchmarks/gpu/compare_sessions.py A_DIR B_DIR
+    python3 benchmarks/gpu/compare_sessions.py A_DIR B_DIR [--exclude OP,OP]
+
+"configs > 20 us" counts a configuration whose torch time is over 20 us (as every figure recorded
+before 2026-11-26's REPLAY_MS change did); "faster side > 20 us" one where the faster of the two
+implementations compared is, without the operators given to ``--exclude`` (e.g. ``lift``, an
+alias whose torch time is ~0, and ``fft_ifftshift``, whose candidate's own time moves between
+sessions).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
-import sys
 from pathlib import Path
 
 
@@ -31,15 +37,23 @@ def spread(values: list[float]) -> dict:
 
 
 def main() -> None:
-    (a, decided_a), (b, decided_b) = rows(sys.argv[1]), rows(sys.argv[2])
-    timing = {k: json.loads((Path(p) / "session.json").read_text()).get("timing") for k, p in zip("ab", sys.argv[1:3], strict=True)}
+    parser = argparse.ArgumentParser()
+    parser.add_argument("a")
+    parser.add_argument("b")
+    parser.add_argument("--exclude", default="", help="operators left out of 'faster side > 20 us'")
+    given = parser.parse_args()
+    excluded = set(filter(None, given.exclude.split(",")))
+    (a, decided_a), (b, decided_b) = rows(given.a), rows(given.b)
+    timing = {k: json.loads((Path(p) / "session.json").read_text()).get("timing") for k, p in zip("ab", (given.a, given.b), strict=True)}
     out = {"same decisions": decided_a == decided_b, "timing": timing}
     for against in ("cuda_time", "flaggems_time"):
-        for label, keep in (("all", lambda r: True), ("configs > 20 us", lambda r: r["cuda_time"] > 0.020)):
+        kept = (("all", lambda key, r: True), ("configs > 20 us", lambda key, r: r["cuda_time"] > 0.020),
+                ("faster side > 20 us", lambda key, r, against=against: key[0] not in excluded and min(r["your_time"], r[against]) > 0.020))  # fmt: skip
+        for label, keep in kept:
             diffs = []
             for key in sorted(set(a) & set(b)):
                 ra, rb = a[key], b[key]
-                if not keep(ra) or against not in ra or against not in rb:
+                if against not in ra or against not in rb or not keep(key, ra):
                     continue
                 sa, sb = ra[against] / ra["your_time"], rb[against] / rb["your_time"]
                 diffs.append(abs(sa - sb) / sa * 100)
