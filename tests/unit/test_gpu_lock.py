@@ -234,35 +234,3 @@ def test_the_time_spent_waiting_for_the_device_is_counted(lock, tmp_path):
     thread.join()
     assert took.is_set() and lock.waited >= 0.2
     assert other.waited < lock.waited  # it found the device free
-
-
-def test_a_sharer_between_two_pieces_of_work_lets_a_waiting_measurement_go(lock, tmp_path):
-    """A gate check's cases: between two, a measurement that waits for the device gets it, and
-    the check shares the device again only once the measurement is done."""
-    measurement = DeviceLock("gpu-test", tmp_path)  # another process's
-    happened = []
-
-    def measure():
-        with measurement.alone():
-            happened.append("measured")
-
-    with lock.sharing():
-        assert not lock.let_a_waiting_measurement_go(lambda: happened.append("drained"))  # nobody waits
-        assert not can_lock(lock.main, fcntl.LOCK_EX)  # and it kept the device shared
-        thread = threading.Thread(target=measure)
-        thread.start()
-        for _ in range(6000):  # until the measurement waits in the kernel for the shared lock
-            if blocked_on(lock.main):
-                break
-            time.sleep(0.01)
-        assert lock.let_a_waiting_measurement_go(lambda: happened.append("drained"))
-        happened.append("shared again")
-        assert not can_lock(lock.main, fcntl.LOCK_EX)
-    thread.join()
-    assert happened == ["drained", "measured", "shared again"]
-
-
-def test_outside_sharing_there_is_nothing_to_let_go(lock, tmp_path):
-    other = DeviceLock("gpu-test", tmp_path)
-    with other.alone():  # a measurement under way: the turnstile is taken
-        assert not lock.let_a_waiting_measurement_go(lambda: None)

@@ -132,7 +132,6 @@ def run(operator: Path, device: str, all_cases: list[dict[str, Any]], out: Path)
     """Process 1: the candidate's outputs (or what it raised) per case, saved to ``out``; then,
     on stdout, how long the cases took and how much of that was Triton compiling (for
     session.json's timing; nothing decides on it)."""
-    import threading
     import time
 
     import torch
@@ -151,20 +150,16 @@ def run(operator: Path, device: str, all_cases: list[dict[str, Any]], out: Path)
     clock, started = CompileClock(), time.perf_counter()
     clock.install()
     gpu_lock.step_aside_while_compiling(device)  # as in the workers: no measurement waits for a compile
-    ours = set(threading.enumerate())  # before the candidate's code loads
     results: list[Any] = []
     lock = gpu_lock.for_device(device)
     with devices.device_context(device):
         module = isolate.load_code(spec, spec.category or "misc")
         entry = isolate.entry_function(module, spec)
-        # The GPU held shared for the whole check, let go while a kernel compiles (seconds) and
-        # between two cases while a measurement waits for it: that waits for one case, not for
-        # all 24. (Let go after every case instead, each case queued again behind every
-        # measurement: slower.)
+        # The GPU held shared for the whole check, let go while a kernel compiles (seconds):
+        # a measurement waiting for it waits for the cases' small kernels only. (Taken case by
+        # case instead, each of the 24 cases queued again behind every measurement.)
         with lock.sharing():
             for case in all_cases:
-                if set(threading.enumerate()) <= ours:  # else a thread of the candidate's may be launching kernels
-                    lock.let_a_waiting_measurement_go(lambda: devices.synchronize(device))
                 results.append(_candidate_result(entry, op, case, spec.params, device))
     torch.save(results, out)
     print(json.dumps({"cases_s": time.perf_counter() - started, "compile_s": clock.take()[0], "wait_s": lock.waited}))
@@ -204,7 +199,6 @@ def compare(operator: Path, device: str, all_cases: list[dict[str, Any]], out: P
     lock = gpu_lock.for_device(device)
     with devices.device_context(device), lock.sharing():  # for the whole comparison, as in run()
         for case, result in zip(all_cases, results, strict=True):
-            lock.let_a_waiting_measurement_go(lambda: devices.synchronize(device))
             where = f"shape {tuple(case['shape'])} {case['dtype']}" + ("" if case["contiguous"] else " non-contiguous")
             args = make_inputs(op, case, device)
             try:

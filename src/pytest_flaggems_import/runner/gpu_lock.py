@@ -102,17 +102,6 @@ class DeviceLock:
         os.close(shared)
         return True
 
-    def let_a_waiting_measurement_go(self, drain: Callable[[], object]) -> bool:
-        """Inside ``sharing``, between two pieces of work (a gate check's cases): if a measurement
-        waits for the device, step aside for it and share again once it is done. Whether one
-        waited. (A long run of short GPU work held shared would otherwise keep it waiting to the
-        end: a gate check's 24 cases, ~3 s, while the measurement takes ~0.5 s.)"""
-        if self._shared is None or not _taken(self.turnstile):
-            return False
-        self.step_aside(drain)
-        self.step_back()
-        return True
-
     def step_back(self) -> None:
         """Share the device again after ``step_aside`` (waiting for a measurement under way)."""
         if self._aside:
@@ -187,22 +176,6 @@ def _locked(path: Path, how: int) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
-
-
-def _taken(path: Path) -> bool:
-    """Whether another descriptor holds ``path``'s lock now: the turnstile is held by a waiting
-    measurement for its whole wait, by a test passing through for an instant."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
 
 
 def _lock(path: Path, how: int) -> int:
