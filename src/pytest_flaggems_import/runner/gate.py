@@ -302,8 +302,7 @@ def main(argv: list[str]) -> int:
 
 def _warm_up(device: str) -> None:
     """What every check needs before the operator is known, done while the process waits as a
-    spare (runner.gatekeeper): torch imported, the device's context made, the first Triton
-    compile and launch and torch's first device calls done (runner.gate_warmup)."""
+    spare (runner.gatekeeper): torch imported, the device's context made."""
     from pytest_flaggems_import.runner import device as devices
     from pytest_flaggems_import.runner import gpu_lock
 
@@ -312,14 +311,8 @@ def _warm_up(device: str) -> None:
     import triton  # noqa: F401 - every candidate imports it
 
     if device == "cuda":
-        from pytest_flaggems_import.runner import gate_warmup
-
-        with contextlib.suppress(Exception):  # a head start only: the check does it itself otherwise
-            gate_warmup.first_compile(device)
         with gpu_lock.for_device(device).sharing():  # making a context is GPU work: never during a timing
             torch.empty(1, device="cuda")
-            with contextlib.suppress(Exception):
-                gate_warmup.first_calls(device)
 
 
 if __name__ == "__main__":
