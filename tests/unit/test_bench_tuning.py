@@ -101,3 +101,34 @@ def test_an_implementation_not_found_counts_as_tuning(monkeypatch):
     flaggems_like(monkeypatch, {"abs": defined_in("flag_gems.ops.gone")})  # its module not imported
     assert flaggems_tunes(parse_op_name("abs"))
     assert flaggems_tunes(parse_op_name("neg"))  # not registered at all
+
+
+def test_flaggems_first_call_runs_under_use_gems_on_copies_of_the_checked_inputs(monkeypatch):
+    """An in-place operator's FlagGems call must not write the inputs the measurement then uses."""
+    import contextlib
+
+    import torch
+
+    from pytest_flaggems_import.runner.bench import Checked, first_flaggems_calls
+
+    active, seen = [], []
+
+    @contextlib.contextmanager
+    def use_gems():
+        active.append(True)
+        try:
+            yield
+        finally:
+            active.pop()
+
+    monkeypatch.setitem(sys.modules, "flag_gems", module(use_gems=use_gems))
+
+    def relu_(x):
+        seen.append((bool(active), x))
+        return x.clamp_(min=0)
+
+    checked = Checked(reference=relu_, args=[torch.tensor([-1.0, 2.0])], kwargs={})
+    first_flaggems_calls(checked)
+    (under_gems, given), = seen
+    assert under_gems and given is not checked.args[0]
+    assert checked.args[0].tolist() == [-1.0, 2.0]
