@@ -398,7 +398,8 @@ def _capture(call: Callable[[], Any], calls: int) -> Any:
 
 def _calls_per_graph(call: Callable[[], Any]) -> int:
     """How many calls make one replay last about ``REPLAY_MS``, from the device time of a short
-    graph of ``SIZING_CALLS`` calls. (Timed eagerly, a small operator's calls are host-bound:
+    graph of ``SIZING_CALLS`` calls, its fastest of ``SIZING_REPLAYS`` replays (one replay alone
+    often read slow: lengths of one implementation's graphs ranged over 3x). (Timed eagerly, a small operator's calls are host-bound:
     a 4 us kernel launched from Python every ~40 us gave graphs 10x too short, each
     implementation its own length, so a replay's fixed cost weighed differently on each, up to
     2x on one implementation for a whole measurement.)"""
