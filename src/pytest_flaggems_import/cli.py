@@ -255,7 +255,8 @@ def _select(args: argparse.Namespace) -> ExitStatus:
 
 
 def cmd_import(args: argparse.Namespace) -> ExitStatus:
-    from pytest_flaggems_import.importer import PullRequests, run_import, session_file
+    from pytest_flaggems_import.importer import PullRequests, run_import
+    from pytest_flaggems_import.importer.sources import session_file
 
     prs = None
     if args.branch is not None and args.pr_dir is None:

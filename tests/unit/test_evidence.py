@@ -1,4 +1,4 @@
-"""``importer.evidence`` and the session file's entries it reads: what an operator's tests in
+"""``importer.sources.evidence`` and the session file's entries it reads: what an operator's tests in
 ``session.json`` allow (SPEC 1: an operator that failed is never imported; one without passing
 tests is not imported without ``--allow-untested``), word for word, for the plugin's current
 session files and for those written before the ``blocked`` key."""
@@ -11,7 +11,7 @@ import pytest
 
 from helpers import write_json
 from pytest_flaggems_import.errors import InputError
-from pytest_flaggems_import.importer import Evidence, _check_session_entry, _session_for, evidence
+from pytest_flaggems_import.importer.sources import Evidence, _check_session_entry, _session_for, evidence
 
 SESSION = Path("/runs/a/session.json")
 
