@@ -19,9 +19,10 @@ from pytest_flaggems_import.importer import render
 
 
 def candidate(spec: formats.OperatorSpec, batch: int, justification: str, performance: dict,
-               validation: dict) -> render.Candidate:  # fmt: skip
-    # The source is named relative to the operator folder (above batch1/ and batch2/) whichever
-    # front end imports, so the plugin and the CLI write the same header and metadata.
+              validation: dict) -> render.Candidate:  # fmt: skip
+    """One operator to import. Its source is named relative to the operator folder (above batch1/
+    and batch2/) whichever front end imports, so the plugin and the CLI write the same header and
+    metadata."""
     source = os.path.relpath(spec.path, _ops_root(spec.path))
     category = spec.category or infer_category(spec.name, spec.code)
     return render.Candidate(spec, category, batch, justification, source, performance, validation)
