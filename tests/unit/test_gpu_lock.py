@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_flaggems_import.runner import gpu_lock
 from pytest_flaggems_import.runner.gpu_lock import DeviceLock
 
 
@@ -58,8 +59,6 @@ def test_a_waiting_measurement_holds_new_tests_back(lock):
 
 def test_a_lock_file_it_may_not_write_is_still_a_lock(lock, monkeypatch):
     """Another user's lock file (0644 after their umask): opened read-only, it still locks."""
-    from pytest_flaggems_import.runner import gpu_lock
-
     real_open = os.open
     refused = []
 
@@ -216,6 +215,7 @@ def test_the_time_spent_waiting_for_the_device_is_counted(lock, tmp_path):
     sees the request blocked in the kernel before it starts the wait it then checks for."""
     other = DeviceLock("gpu-test", tmp_path)  # another process's view of the same device
     other.hold("relu")
+    before = gpu_lock.waited_in_process()
     took = threading.Event()
 
     def a_test_wanting_the_device():
@@ -234,3 +234,4 @@ def test_the_time_spent_waiting_for_the_device_is_counted(lock, tmp_path):
     thread.join()
     assert took.is_set() and lock.waited >= 0.2
     assert other.waited < lock.waited  # it found the device free
+    assert gpu_lock.waited_in_process() - before >= 0.2  # what a test's report says it waited

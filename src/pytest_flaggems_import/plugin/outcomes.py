@@ -61,6 +61,8 @@ class Outcomes:
             record.kernels_compiled += int(compiled[1])
             if tag.kind is ItemKind.BENCH:
                 record.bench_split["compile"] = record.bench_split.get("compile", 0.0) + float(compiled[0])
+        if tag.kind is ItemKind.TEST:
+            record.test_wait_seconds += float(found.get(props.GPU_WAIT, 0.0))
         if tag.of is not None:
             self.expected[tag.op] = max(self.expected.get(tag.op, 0), tag.of)
         if final(report) or crashed:

@@ -55,6 +55,7 @@ BENCH = "flaggems_bench"  # measured rows of a benchmark item
 RETIRE = "flaggems_retire"  # the worker that ran this item ends after it (an unclean operator)
 COMPILE = "flaggems_compile"  # [seconds, kernels]: Triton compiling during this phase (runner.compile_clock)
 BENCH_SPLIT = "flaggems_bench_split"  # a benchmark item's seconds: checking, waiting for the device, alone on it
+GPU_WAIT = "flaggems_gpu_wait"  # seconds this phase waited for the GPU lock (runner.gpu_lock)
 _JSON = (ITEM, BENCH, COMPILE, BENCH_SPLIT)
 
 

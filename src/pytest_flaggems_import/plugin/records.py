@@ -43,6 +43,7 @@ class OpRecord:
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of its items by kind (setup, call, teardown)
     compile_seconds: float = 0.0  # of that, Triton compiling its kernels (cache misses; runner.compile_clock)
     kernels_compiled: int = 0
+    test_wait_seconds: float = 0.0  # its tests waiting for the GPU (a measurement had it alone)
     bench_split: dict[str, float] = field(default_factory=dict)  # its benchmark items' seconds: check, wait, alone
 
     @property

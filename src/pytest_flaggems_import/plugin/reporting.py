@@ -83,6 +83,9 @@ def timing(session: FlaggemsSession) -> dict[str, float]:
         spent = sum(r.bench_split.get(step, 0.0) for r in records)
         if spent:
             out[f"worker_bench_{step}_seconds"] = spent
+    waited = sum(r.test_wait_seconds for r in records)
+    if waited:
+        out["worker_test_wait_seconds"] = waited
     compiled = sum(r.kernels_compiled for r in records)
     if compiled:
         out["worker_compile_seconds"] = sum(r.compile_seconds for r in records)
@@ -97,6 +100,8 @@ def time_line(timing: dict[str, float]) -> str:
             if f"worker_{kind}_seconds" in timing]  # fmt: skip
     split = [f"{label} {timing[f'worker_bench_{step}_seconds']:.1f} s" for step, label in _BENCH_STEPS
              if f"worker_bench_{step}_seconds" in timing]  # fmt: skip
+    if timing.get("worker_test_wait_seconds", 0.0) >= 0.05 and work and work[0].startswith("tests"):
+        work[0] += f" (waiting for the GPU {timing['worker_test_wait_seconds']:.1f} s)"
     if split and work:
         work[-1] += f" ({', '.join(split)})"
     if "kernels_compiled" in timing:

@@ -49,6 +49,7 @@ class CandidateRunner:
         self._before_load: Any = None
         self._retire = False
         self.compile_clock = CompileClock()
+        self._waited = 0.0  # runner.gpu_lock.waited_in_process() at the last report
 
     @property
     def in_worker(self) -> bool:
@@ -237,11 +238,16 @@ class CandidateRunner:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-        """Each phase's report says how long Triton compiled during it (session.json ``timing``)."""
+        """Each phase's report says how long Triton compiled during it and how long it waited for
+        the GPU lock (session.json ``timing``)."""
         report = yield
         seconds, kernels = self.compile_clock.take()
         if kernels:
             props.put(report, props.COMPILE, [round(seconds, 6), kernels])
+        waited = gpu_lock.waited_in_process()
+        if waited > self._waited:
+            props.put(report, props.GPU_WAIT, round(waited - self._waited, 6))
+            self._waited = waited
         return report
 
     @pytest.hookimpl(wrapper=True)

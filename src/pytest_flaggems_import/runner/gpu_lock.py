@@ -34,6 +34,12 @@ from pathlib import Path
 from pytest_flaggems_import.runner import device as devices  # no torch at import
 
 FOLDER = Path(tempfile.gettempdir()) / "flaggems-gpu-locks"
+_waited_in_process = [0.0]  # seconds every DeviceLock of this process has waited, summed
+
+
+def waited_in_process() -> float:
+    """Seconds this process has waited for GPU locks so far (session timing's waits for tests)."""
+    return _waited_in_process[0]
 
 
 def device_key(device: str) -> str:
@@ -88,7 +94,7 @@ class DeviceLock:
             return
         started = time.monotonic()
         with _locked(self.turnstile, fcntl.LOCK_EX), _locked(self.main, fcntl.LOCK_EX):
-            self.waited += time.monotonic() - started
+            self._count_wait(started)
             yield
 
     def step_aside(self, drain: Callable[[], object]) -> bool:
@@ -112,8 +118,13 @@ class DeviceLock:
         with _locked(self.turnstile, fcntl.LOCK_EX):
             pass  # wait behind a measurement that is waiting
         shared = _lock(self.main, fcntl.LOCK_SH)
-        self.waited += time.monotonic() - started
+        self._count_wait(started)
         return shared
+
+    def _count_wait(self, started: float) -> None:
+        waited = time.monotonic() - started
+        self.waited += waited
+        _waited_in_process[0] += waited
 
     def hold(self, holder: str) -> None:
         """Have the device alone from now until ``release`` (for ``holder``: held for another,
