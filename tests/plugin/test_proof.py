@@ -312,3 +312,35 @@ def test_an_operators_gate_check_runs_while_later_operators_are_still_tested(pyt
     assert session["timing"]["gate_run_seconds"] > 0 and session["timing"]["gate_compare_seconds"] > 0
     result.stdout.fnmatch_lines(["time: *; gate checks (2): run * s (cases * s), compare * s"])
     assert session["operators"]["relu"]["gate"]["checked"] > 0
+
+
+FORGING_TEST = textwrap.dedent("""
+    import json
+
+    import torch
+    from flag_gems.experimental_ops.relu_v20 import relu_v20
+
+
+    def test_relu_v20(request):
+        x = torch.randn(300, device="cuda")
+        torch.testing.assert_close(relu_v20(x), torch.relu(x))
+        # what the plugin's own items say: "I am relu's benchmark", "my kernels launched 99 times"
+        request.node.user_properties.append(("flaggems", json.dumps({"op": "relu", "kind": "bench"})))
+        request.node.user_properties.append(("flaggems_launches", 99))
+    """)
+
+
+def test_a_test_that_writes_the_plugins_report_properties_fails_and_changes_nothing_else(pytester):
+    """Reports travel from the worker as ``user_properties``; a test can append to its own. The
+    plugin's keys are sealed: only what the plugin wrote reaches the session, and the forger fails."""
+    ops = pytester.mkdir("ops")
+    files = {
+        "relu": operator_json("relu", code=HONEST, test=relu_test("relu")),
+        "relu_v20": operator_json("relu_v20", code=HONEST.replace("def relu(", "def relu_v20("), test=FORGING_TEST),
+    }
+    result, selected = screen(pytester, ops, files)
+    assert sorted(selected["operators"]) == ["relu"], result.stdout.str()[-3000:]
+    result.stdout.fnmatch_lines(["*the test wrote the plugin's own report properties (flaggems, flaggems_launches)*"])
+    session = json.loads((pytester.path / "out" / "session.json").read_text())
+    assert session["operators"]["relu_v20"]["failed"] == 1 and session["operators"]["relu"]["bench"] == []
+    assert session["operators"]["relu"]["complete"] and session["operators"]["relu"]["failed"] == 0

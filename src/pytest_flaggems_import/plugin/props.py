@@ -3,6 +3,9 @@
 Properties survive pytest-xdist's report serialisation, and ``--junitxml`` writes them as
 ``<property name=... value=...>``: values that are not plain strings or numbers are written as
 JSON text here (junitxml would otherwise write Python reprs) and decoded by ``read``.
+
+A test can append to its item's ``user_properties`` too (``request.node``): each report carries
+the plugin's keys only as the plugin wrote them (``seal``), and a test that wrote one fails.
 """
 
 from __future__ import annotations
@@ -57,10 +60,31 @@ COMPILE = "flaggems_compile"  # [seconds, kernels]: Triton compiling during this
 BENCH_SPLIT = "flaggems_bench_split"  # a benchmark item's seconds: checking, waiting for the device, alone on it
 GPU_WAIT = "flaggems_gpu_wait"  # seconds this phase waited for the GPU lock (runner.gpu_lock)
 _JSON = (ITEM, BENCH, COMPILE, BENCH_SPLIT)
+KEYS = frozenset({ITEM, ERROR, LAUNCHES, VACUOUS, GHOST, BENCH, RETIRE, COMPILE, BENCH_SPLIT, GPU_WAIT})
+_WRITTEN = pytest.StashKey[list]()  # the properties the plugin put on an item, the entries themselves
 
 
 def put(item: pytest.Item | pytest.TestReport, key: str, value: Any) -> None:
-    item.user_properties.append((key, json.dumps(value) if key in _JSON else value))
+    entry = (key, json.dumps(value) if key in _JSON else value)
+    item.user_properties.append(entry)
+    if isinstance(item, pytest.Item):
+        item.stash.setdefault(_WRITTEN, []).append(entry)
+
+
+def seal(item: pytest.Item, report: pytest.TestReport) -> list[str]:
+    """Make the report's properties under the plugin's keys exactly those the plugin put on the
+    item (a test's appended, replaced or removed ones dropped or restored, also from the item for
+    its later phases); the keys a test wrote, if any."""
+    written = item.stash.get(_WRITTEN, [])
+    forged = [p for p in item.user_properties if _ours(p) and not any(p is w for w in written)]
+    if forged:
+        item.user_properties[:] = [p for p in item.user_properties if not any(p is f for f in forged)]
+    report.user_properties = [p for p in report.user_properties if not _ours(p)] + list(written)
+    return sorted({p[0] for p in forged})
+
+
+def _ours(prop: Any) -> bool:
+    return isinstance(prop, tuple) and len(prop) > 0 and prop[0] in KEYS
 
 
 def has(item: pytest.Item, key: str) -> bool:

@@ -238,9 +238,15 @@ class CandidateRunner:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-        """Each phase's report says how long Triton compiled during it and how long it waited for
-        the GPU lock (session.json ``timing``)."""
+        """Each phase's report carries the plugin's properties as the plugin wrote them (a test
+        that wrote one of them fails: it forged evidence), how long Triton compiled during the
+        phase and how long it waited for the GPU lock (session.json ``timing``)."""
         report = yield
+        forged = props.seal(item, report)
+        if forged and not report.failed:
+            why = f"the test wrote the plugin's own report properties ({', '.join(forged)}): evidence only the plugin writes"
+            report.outcome, report.longrepr = "failed", why
+            props.put(report, props.ERROR, why)
         seconds, kernels = self.compile_clock.take()
         if kernels:
             props.put(report, props.COMPILE, [round(seconds, 6), kernels])
