@@ -22,7 +22,7 @@ def comparable(folder) -> dict:
         data.pop("provenance", None)
         data.pop("timing", None)
         for entry in data.get("operators", {}).values():
-            for key in ("path", "seconds"):
+            for key in ("path", "seconds", "compile_seconds", "kernels_compiled", "bench_split", "test_wait_seconds"):
                 entry.pop(key, None)
         found[name] = data
     return found
