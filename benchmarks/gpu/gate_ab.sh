@@ -7,6 +7,7 @@
 #   bash benchmarks/gpu/gate_ab.sh                  (ORDER="after before" to run this tree first; N=8 for -n 8)
 set -uo pipefail
 source benchmarks/gpu/setup.sh
+source benchmarks/gpu/corpus_run.sh
 rm -rf /tmp/site-before  # as in setup.sh: never a warm machine's earlier tree
 python3 -m pip install -q --no-index --no-deps --no-build-isolation --target /tmp/site-before .before || exit 1
 python3 -m corpus.build .whl/flag_gems-5.0.2-py3-none-any.whl /tmp/corpus > /dev/null
@@ -14,18 +15,8 @@ python3 -c "import torch, triton, flag_gems" 2>/dev/null  # the libraries in the
 for tag in ${ORDER:-before after}; do
   path=$PYTHONPATH
   [ "$tag" = before ] && path=/tmp/site-before:$PYTHONPATH
-  rm -rf "/tmp/home-$tag" "/tmp/out-$tag" "/tmp/triton-cache-$tag" && mkdir -p "/tmp/home-$tag"
   PYTHONPATH=$path python3 -c "import pytest_flaggems_import as p; print('$tag:', p.__file__)" | tee -a "$OUT/walls.txt"
-  start=$(date +%s.%N)
-  HOME=/tmp/home-$tag TRITON_CACHE_DIR=/tmp/triton-cache-$tag PYTHONPATH=$path \
-    python3 -m pytest -p no:cacheprovider -q -n "${N:-4}" --flaggems-ops=/tmp/corpus \
-    --flaggems-device=cuda --flaggems-bench --flaggems-bench-shapes=1024x1024,4096x4096 \
-    --flaggems-bench-dtypes=float16,float32 --flaggems-timeout=120 --flaggems-report-dir=/tmp/out-$tag --flaggems-regen=/tmp/out-$tag/regen \
-    > "$OUT/scale-$tag.log" 2>&1
-  end=$(date +%s.%N)
-  echo "$tag wall $(python3 -c "print(round($end - $start, 1))") s: $(tail -1 "$OUT/scale-$tag.log")" | tee -a "$OUT/walls.txt"
-  grep "^time:" "$OUT/scale-$tag.log" | tee -a "$OUT/walls.txt"
-  cp "/tmp/out-$tag/session.json" "$OUT/session-$tag.json"
+  PYTHONPATH=$path corpus_run "$tag" "${N:-4}"
 done
 tar czf "$OUT/regen.tar.gz" -C /tmp out-before/regen out-before/session.json out-after/regen out-after/session.json
 python3 - <<'PY' | tee "$OUT/summary.json"

@@ -6,21 +6,11 @@
 #   WORKERS="4 8 12" bash benchmarks/gpu/workers.sh
 set -uo pipefail
 source benchmarks/gpu/setup.sh
+source benchmarks/gpu/corpus_run.sh
 python3 -m corpus.build .whl/flag_gems-5.0.2-py3-none-any.whl /tmp/corpus > /dev/null
 python3 -c "import torch, triton, flag_gems" 2>/dev/null  # the libraries in the page cache for every run
 for n in ${WORKERS:-4 8}; do
-  tag=n$n
-  rm -rf "/tmp/home-$tag" "/tmp/out-$tag" "/tmp/triton-cache-$tag" && mkdir -p "/tmp/home-$tag"
-  start=$(date +%s.%N)
-  HOME=/tmp/home-$tag TRITON_CACHE_DIR=/tmp/triton-cache-$tag \
-    python3 -m pytest -p no:cacheprovider -q -n "$n" --flaggems-ops=/tmp/corpus \
-    --flaggems-device=cuda --flaggems-bench --flaggems-bench-shapes=1024x1024,4096x4096 \
-    --flaggems-bench-dtypes=float16,float32 --flaggems-timeout=120 --flaggems-report-dir=/tmp/out-$tag --flaggems-regen=/tmp/out-$tag/regen \
-    > "$OUT/scale-$tag.log" 2>&1
-  end=$(date +%s.%N)
-  echo "$tag wall $(python3 -c "print(round($end - $start, 1))") s: $(tail -1 "$OUT/scale-$tag.log")" | tee -a "$OUT/walls.txt"
-  grep "^time:" "$OUT/scale-$tag.log" | tee -a "$OUT/walls.txt"
-  cp "/tmp/out-$tag/session.json" "$OUT/session-$tag.json"
+  corpus_run "n$n" "$n"
 done
 tar czf "$OUT/regen.tar.gz" -C /tmp $(cd /tmp && ls -d out-n*/regen out-n*/session.json)
 python3 - ${WORKERS:-4 8} <<'PY' | tee "$OUT/summary.json"

@@ -8,6 +8,7 @@ travel to the session in ``user_properties`` (docs/benchmarks.md).
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -77,6 +78,11 @@ class OperatorBenchmarks:
         self._checked: dict[str, Any] = {}  # config id → its bench.Checked, or what its check raised
         self._ran: set[str] = set()  # config ids whose item has run
 
+    @functools.cached_property
+    def with_flaggems(self) -> bool:
+        """Whether FlagGems is timed beside the candidate (asked once per operator, at its first item)."""
+        return flaggems_has(self.session, self.spec)
+
     def function(self, config: Any) -> Callable[..., None]:
         def bench_operator(benchmark: Any, request: pytest.FixtureRequest) -> None:
             self._ran.add(config.id)
@@ -105,7 +111,7 @@ class OperatorBenchmarks:
         alone_at, compiled_before = time.monotonic(), self._compiled()
         row = _guarded(request, lambda: bench.measure(
             candidate, spec.name, config, self.session.device, metric=self.session.settings.bench_metric,
-            params=spec.params, custom_inputs=custom, with_flaggems=flaggems_has(self.session, spec),
+            params=spec.params, custom_inputs=custom, with_flaggems=self.with_flaggems,
             checked=checked,
         ))  # fmt: skip
         props.put(request.node, props.BENCH, [row])
@@ -140,7 +146,7 @@ class OperatorBenchmarks:
         from pytest_flaggems_import.runner import bench, device
 
         assert self.candidate is not None
-        warm_flaggems = flaggems_has(self.session, self.spec) and not bench.flaggems_tunes(self.spec.name)
+        warm_flaggems = self.with_flaggems and not bench.flaggems_tunes(self.spec.name)
         with lock.alone() if self.tunes else lock.sharing():
             for config in configs:
                 try:

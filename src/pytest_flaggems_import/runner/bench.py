@@ -299,8 +299,16 @@ def flaggems_ops() -> frozenset[str]:
     return frozenset(entry[0] for entry in table if entry and isinstance(entry[0], str))
 
 
-def flaggems_implements(name: OpName, registered: frozenset[str]) -> bool:
-    return name.short in registered or (name.overload is None and f"{name.base}.Tensor" in registered)
+def flaggems_implements(name: OpName, registered: frozenset[str] | Mapping[str, Any]) -> bool:
+    return _flaggems_key(name, registered) is not None
+
+
+def _flaggems_key(name: OpName, registered: frozenset[str] | Mapping[str, Any]) -> str | None:
+    """The name FlagGems registers the op under: its own, or ``<base>.Tensor`` for a bare name."""
+    for key in (name.short, f"{name.base}.Tensor" if name.overload is None else None):
+        if key is not None and key in registered:
+            return key
+    return None
 
 
 def flaggems_tunes(name: OpName) -> bool:
@@ -329,10 +337,8 @@ def _flaggems_function(name: OpName) -> Callable | None:
     except Exception:  # noqa: BLE001
         return None
     table = {entry[0]: entry[1] for entry in getattr(flag_gems, "_FULL_CONFIG", ()) if len(entry) > 1 and isinstance(entry[0], str)}
-    found = table.get(name.short)
-    if found is None and name.overload is None:
-        found = table.get(f"{name.base}.Tensor")
-    return found
+    key = _flaggems_key(name, table)
+    return table[key] if key is not None else None
 
 
 def input_copies(args: list, l2_bytes: int, *, multiple: int = L2_MULTIPLE, budget_bytes: int = 1 << 30) -> int:

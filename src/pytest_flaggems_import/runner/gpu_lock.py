@@ -34,12 +34,12 @@ from pathlib import Path
 from pytest_flaggems_import.runner import device as devices  # no torch at import
 
 FOLDER = Path(tempfile.gettempdir()) / "flaggems-gpu-locks"
-_waited_in_process = [0.0]  # seconds every DeviceLock of this process has waited, summed
+_waited_in_process = 0.0  # seconds every DeviceLock of this process has waited, summed
 
 
 def waited_in_process() -> float:
     """Seconds this process has waited for GPU locks so far (session timing's waits for tests)."""
-    return _waited_in_process[0]
+    return _waited_in_process
 
 
 def device_key(device: str) -> str:
@@ -122,9 +122,10 @@ class DeviceLock:
         return shared
 
     def _count_wait(self, started: float) -> None:
+        global _waited_in_process
         waited = time.monotonic() - started
         self.waited += waited
-        _waited_in_process[0] += waited
+        _waited_in_process += waited
 
     def hold(self, holder: str) -> None:
         """Have the device alone from now until ``release`` (for ``holder``: held for another,
