@@ -7,7 +7,7 @@
 # this tree each time, each run with a cold Triton cache and a fresh HOME.
 #   ORDER="src pyc src pyc" bash benchmarks/gpu/bytecode_ab.sh
 set -uo pipefail
-source benchmarks/gpu/setup.sh
+BYTECODE=0 source benchmarks/gpu/setup.sh
 source benchmarks/gpu/corpus_run.sh
 purelib=$(python3 -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
 stdlib=$(python3 -c "import sysconfig; print(sysconfig.get_paths()['stdlib'])")

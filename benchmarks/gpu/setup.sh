@@ -7,3 +7,13 @@ export PYTHONPATH=/tmp/site:$PWD/tests PYTHONUNBUFFERED=1
 { nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
   python3 -c "import torch, triton, flag_gems; print('torch', torch.__version__, 'triton', triton.__version__, 'flag_gems', flag_gems.__version__)"
   nproc; } > "$OUT/machine.txt" 2>&1
+# The device image ships its libraries without bytecode and sets PYTHONDONTWRITEBYTECODE: every
+# fresh process compiled torch, flag_gems, sympy... from source (~1,600 modules, 8 s while a
+# process collected the corpus; bytecode_ab.sh). A pip install writes bytecode, so the scripts
+# measure with it, in a prefix folder (BYTECODE=0: the image as it is). docs/benchmarks.md.
+if [ "${BYTECODE:-1}" = 1 ]; then
+  export PYTHONPYCACHEPREFIX=/tmp/pycache && unset PYTHONDONTWRITEBYTECODE
+  python3 -m compileall -q -j 0 "$(python3 -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")" \
+    "$(python3 -c "import sysconfig; print(sysconfig.get_paths()['stdlib'])")" /tmp/site > /dev/null 2>&1
+  echo "bytecode: compiled into $PYTHONPYCACHEPREFIX" >> "$OUT/machine.txt"
+fi

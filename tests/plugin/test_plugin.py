@@ -259,3 +259,16 @@ def test_a_screening_run_leaves_no_benchmark_storage_in_the_users_folder(pyteste
     result = run(pytester, "--flaggems-ops=ops")
     result.assert_outcomes(passed=4)
     assert not (pytester.path / ".benchmarks").exists()
+
+
+def test_a_session_whose_processes_compiled_torch_from_source_says_how_to_stop_that(pytester, ops_dir, monkeypatch):
+    result = run(pytester, "--flaggems-ops=ops")
+    result.assert_outcomes(passed=4)
+    assert "has no bytecode" not in result.stdout.str()  # the test venv's torch has its bytecode
+    # As on the device image: no bytecode where Python looks for it, and none written.
+    monkeypatch.setenv("PYTHONPYCACHEPREFIX", str(pytester.path / "empty-pycache"))
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    result = run(pytester, "--flaggems-ops=ops")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["note: torch has no bytecode and Python did not write it *"
+                                 "`python -m compileall -q */site-packages` once*"])  # fmt: skip

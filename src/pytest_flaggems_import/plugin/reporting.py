@@ -121,6 +121,25 @@ def time_line(timing: dict[str, float]) -> str:
     return line
 
 
+def bytecode_note(module: str = "torch") -> str | None:
+    """A note when ``module`` still has no bytecode once the session's processes ran: then each
+    of them (workers, gate checks) compiled it from source, seconds of CPU apiece (with
+    ``PYTHONDONTWRITEBYTECODE`` set or a read-only install, as on the device image measured in
+    docs/benchmarks.md). Asked of the file system only: the deciding process imports no torch."""
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    if os.path.exists(importlib.util.cache_from_source(spec.origin)):
+        return None
+    folder = Path(spec.origin).parent.parent
+    return (f"note: {module} has no bytecode and Python did not write it (PYTHONDONTWRITEBYTECODE or a read-only "
+            f"install): each process of this session compiled it from source; `python -m compileall -q {folder}` "
+            "once (or PYTHONPYCACHEPREFIX=DIR) saves that")  # fmt: skip
+
+
 def checks_applied(settings: Settings) -> dict[str, Any]:
     """Which of SPEC 8's checks decided this session, and how candidates were confined."""
     return {

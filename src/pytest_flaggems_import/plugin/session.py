@@ -324,6 +324,9 @@ class FlaggemsSession:
         tr.write_line(f"device: {self.device}; flag_gems: {self.run_info.get('flag_gems', '?')}; numbers: {source}")
         if self.phases:
             tr.write_line(reporting.time_line(reporting.timing(self)))
+            note = reporting.bytecode_note()
+            if note is not None:
+                tr.write_line(note, yellow=True)
         for line in self.import_summary:
             tr.write_line(line)
         if self.diff_at is not None:
