@@ -309,10 +309,10 @@ def _warm_up(device: str) -> None:
     spare (runner.gatekeeper): torch and what ``run`` uses imported, the device's context made,
     the process's first Triton compile and launch and torch's first device calls done
     (runner.gate_warmup)."""
-    from pytest_flaggems_import.core import formats  # noqa: F401 - run() reads the operator file with it
-    from pytest_flaggems_import.runner import bench, compile_clock, isolate  # noqa: F401 - and runs it with these
+    # run() reads the operator file (formats) and runs it (bench, compile_clock, isolate) with these.
+    from pytest_flaggems_import.core import formats  # noqa: F401
+    from pytest_flaggems_import.runner import bench, compile_clock, gpu_lock, isolate  # noqa: F401
     from pytest_flaggems_import.runner import device as devices
-    from pytest_flaggems_import.runner import gpu_lock
 
     devices.prepare_process(device)
     import torch
