@@ -321,12 +321,15 @@ def _warm_up(device: str) -> None:
     if device == "cuda":
         from pytest_flaggems_import.runner import gate_warmup
 
-        with contextlib.suppress(Exception):  # a head start only: the check does it itself otherwise
-            gate_warmup.first_compile(device)
-        with gpu_lock.for_device(device).sharing():  # making a context is GPU work: never during a timing
+        lock = gpu_lock.for_device(device)
+        with lock.sharing():  # making a context is GPU work: never during a timing
             torch.empty(1, device="cuda")
-            with contextlib.suppress(Exception):
-                gate_warmup.first_calls(device)
+        # A head start only (the check does it itself otherwise). The compile, outside the lock:
+        # no GPU work, now that the context exists (Triton asks torch for the current device).
+        with contextlib.suppress(Exception):
+            gate_warmup.first_compile(device)
+        with lock.sharing(), contextlib.suppress(Exception):
+            gate_warmup.first_calls(device)
 
 
 if __name__ == "__main__":
