@@ -38,7 +38,8 @@ _waited_in_process = 0.0  # seconds every DeviceLock of this process has waited,
 
 
 def waited_in_process() -> float:
-    """Seconds this process has waited for GPU locks so far (session timing's waits for tests)."""
+    """Seconds this process has waited for GPU locks so far; a difference of two readings is what
+    the work between them waited (session timing: a test's, a benchmark's, a gate check's)."""
     return _waited_in_process
 
 
@@ -70,7 +71,6 @@ class DeviceLock:
         self._aside = False  # ``sharing`` let go for a while (``step_aside``)
         self._held: contextlib.ExitStack | None = None
         self.holder: str | None = None  # who ``hold`` took the device for (None: not held)
-        self.waited = 0.0  # seconds this process has waited to take the lock (session timing)
 
     @contextlib.contextmanager
     def sharing(self) -> Iterator[None]:
@@ -123,9 +123,7 @@ class DeviceLock:
 
     def _count_wait(self, started: float) -> None:
         global _waited_in_process
-        waited = time.monotonic() - started
-        self.waited += waited
-        _waited_in_process += waited
+        _waited_in_process += time.monotonic() - started
 
     def hold(self, holder: str) -> None:
         """Have the device alone from now until ``release`` (for ``holder``: held for another,
