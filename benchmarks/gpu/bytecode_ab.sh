@@ -10,37 +10,24 @@ set -uo pipefail
 BYTECODE=0 source benchmarks/gpu/setup.sh
 source benchmarks/gpu/corpus_run.sh
 purelib=$(python3 -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
-stdlib=$(python3 -c "import sysconfig; print(sysconfig.get_paths()['stdlib'])")
 { env | grep '^PYTHON' | sort
   python3 -c "import sys; print('dont_write_bytecode', sys.dont_write_bytecode, 'pycache_prefix', sys.pycache_prefix)"
   echo "torch's folder: $(ls -d "$purelib"/torch/__pycache__ 2>&1 | tail -1)"
   touch "$purelib/.probe" 2>/dev/null && echo "site-packages writable" && rm -f "$purelib/.probe" || echo "site-packages read-only"
 } | tee "$OUT/python-env.txt"
 python3 -m corpus.build .whl/flag_gems-5.0.2-py3-none-any.whl /tmp/corpus > /dev/null
-import_torch() { local start end; start=$(date +%s.%N); python3 -c "import torch, triton, flag_gems" 2>/dev/null
-                 end=$(date +%s.%N); python3 -c "print(round($end - $start, 2))"; }
-echo "import torch, triton, flag_gems without bytecode: $(import_torch) s" | tee -a "$OUT/python-env.txt"
-start=$(date +%s.%N)
-PYTHONPYCACHEPREFIX=/tmp/pycache python3 -m compileall -q -j 0 "$purelib" "$stdlib" /tmp/site > /dev/null 2>&1
-echo "compileall: $(python3 -c "print(round($(date +%s.%N) - $start, 1))") s" | tee -a "$OUT/python-env.txt"
-echo "the same with bytecode: $(PYTHONPYCACHEPREFIX=/tmp/pycache import_torch) s" | tee -a "$OUT/python-env.txt"
+echo "import torch, triton, flag_gems without bytecode: $(seconds python3 -c "import torch, triton, flag_gems") s" \
+  | tee -a "$OUT/python-env.txt"
+echo "compileall: $(seconds compile_bytecode) s" | tee -a "$OUT/python-env.txt"
+echo "the same with bytecode: $(PYTHONPYCACHEPREFIX=$PYCACHE seconds python3 -c "import torch, triton, flag_gems") s" \
+  | tee -a "$OUT/python-env.txt"
 i=0
 for tag in ${ORDER:-src pyc src pyc}; do
   i=$((i + 1))
-  if [ "$tag" = pyc ]; then
-    (export PYTHONPYCACHEPREFIX=/tmp/pycache; unset PYTHONDONTWRITEBYTECODE; corpus_run "$tag$i" 4)
+  if [ "$tag" = pyc ]; then  # for this run only (an empty PYTHONDONTWRITEBYTECODE is no setting)
+    PYTHONPYCACHEPREFIX=$PYCACHE PYTHONDONTWRITEBYTECODE= corpus_run "$tag$i" 4
   else
     corpus_run "$tag$i" 4
   fi
 done
-tar czf "$OUT/regen.tar.gz" -C /tmp $(cd /tmp && ls -d out-*/regen out-*/session.json)
-python3 - <<'PY' | tee "$OUT/summary.json"
-import glob, json
-runs = {path.split("/")[2][4:]: json.load(open(path)) for path in sorted(glob.glob("/tmp/out-*/session.json"))}
-selected = {tag: sorted(d["op"] for d in s["decisions"] if d["selected"]) for tag, s in runs.items()}
-first = next(iter(selected.values()))
-print(json.dumps({"selected": {tag: len(v) for tag, v in selected.items()},
-                  "differ from the first": {tag: sorted(set(v) ^ set(first)) for tag, v in selected.items()},
-                  "phases": {tag: {k: s["timing"][k] for k in ("startup_s", "tests_s", "gate_s")} for tag, s in runs.items()}},
-                 indent=1))
-PY
+corpus_summary

@@ -21,17 +21,4 @@ for tag in ${ORDER:-before after}; do
   PYTHONPATH=$path python3 -c "import pytest_flaggems_import as p; print('$tag$i:', p.__file__)" | tee -a "$OUT/walls.txt"
   PYTHONPATH=$path corpus_run "$tag$i" "${N:-4}"
 done
-tar czf "$OUT/regen.tar.gz" -C /tmp $(cd /tmp && ls -d out-*/regen out-*/session.json)
-# The device tool brings back a few files: logs and sessions in one archive.
-(cd "$OUT" && tar czf runs.tar.gz scale-*.log session-*.json && rm -f scale-*.log session-*.json)
-python3 - <<'PY' | tee "$OUT/summary.json"
-import glob, json
-runs = {path.split("/")[2][4:]: json.load(open(path)) for path in sorted(glob.glob("/tmp/out-*/session.json"))}
-selected = {tag: sorted(d["op"] for d in s["decisions"] if d["selected"]) for tag, s in runs.items()}
-gated = {tag: sorted(op for op, e in s["operators"].items() if e.get("gate")) for tag, s in runs.items()}
-first = next(iter(selected.values()))
-print(json.dumps({"timing": {tag: s["timing"] for tag, s in runs.items()},
-                  "selected": {tag: len(v) for tag, v in selected.items()},
-                  "differ from the first": {tag: sorted(set(v) ^ set(first)) for tag, v in selected.items()},
-                  "gated": {tag: len(v) for tag, v in gated.items()}}, indent=1))
-PY
+corpus_summary

@@ -11,9 +11,13 @@ export PYTHONPATH=/tmp/site:$PWD/tests PYTHONUNBUFFERED=1
 # fresh process compiled torch, flag_gems, sympy... from source (~1,600 modules, 8 s while a
 # process collected the corpus; bytecode_ab.sh). A pip install writes bytecode, so the scripts
 # measure with it, in a prefix folder (BYTECODE=0: the image as it is). docs/benchmarks.md.
+PYCACHE=/tmp/pycache
+compile_bytecode() {  # the libraries' bytecode into $PYCACHE (read where PYTHONPYCACHEPREFIX=$PYCACHE)
+  PYTHONPYCACHEPREFIX=$PYCACHE python3 -m compileall -q -j 0 /tmp/site $(python3 -c \
+    "import sysconfig; print(*(sysconfig.get_paths()[k] for k in ('purelib', 'stdlib')))") > /dev/null 2>&1
+}
 if [ "${BYTECODE:-1}" = 1 ]; then
-  export PYTHONPYCACHEPREFIX=/tmp/pycache && unset PYTHONDONTWRITEBYTECODE
-  python3 -m compileall -q -j 0 "$(python3 -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")" \
-    "$(python3 -c "import sysconfig; print(sysconfig.get_paths()['stdlib'])")" /tmp/site > /dev/null 2>&1
+  compile_bytecode
+  export PYTHONPYCACHEPREFIX=$PYCACHE && unset PYTHONDONTWRITEBYTECODE
   echo "bytecode: compiled into $PYTHONPYCACHEPREFIX" >> "$OUT/machine.txt"
 fi

@@ -9,8 +9,6 @@ set -uo pipefail
 source benchmarks/gpu/setup.sh
 source benchmarks/gpu/corpus_run.sh
 python3 -m corpus.build .whl/flag_gems-5.0.2-py3-none-any.whl /tmp/corpus > /dev/null
-seconds() { local start end; start=$(date +%s.%N); "$@" > /dev/null 2>&1; end=$(date +%s.%N)
-            python3 -c "print(round($end - $start, 2))"; }
 { for pass in cold warm; do
     for lib in torch triton flag_gems; do echo "import $lib ($pass): $(seconds python3 -c "import $lib") s"; done
   done

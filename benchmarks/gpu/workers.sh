@@ -12,14 +12,4 @@ python3 -c "import torch, triton, flag_gems" 2>/dev/null  # the libraries in the
 for n in ${WORKERS:-4 8}; do
   corpus_run "n$n" "$n"
 done
-tar czf "$OUT/regen.tar.gz" -C /tmp $(cd /tmp && ls -d out-n*/regen out-n*/session.json)
-# The device tool brings back a few files: logs and sessions in one archive.
-(cd "$OUT" && tar czf runs.tar.gz scale-*.log session-*.json && rm -f scale-*.log session-*.json)
-python3 - ${WORKERS:-4 8} <<'PY' | tee "$OUT/summary.json"
-import json, sys
-runs = {n: json.load(open(f"/tmp/out-n{n}/session.json")) for n in sys.argv[1:]}
-selected = {n: sorted(d["op"] for d in s["decisions"] if d["selected"]) for n, s in runs.items()}
-first = next(iter(selected.values()))
-print(json.dumps({"selected": {n: len(v) for n, v in selected.items()},
-                  "differ from the first": {n: sorted(set(v) ^ set(first)) for n, v in selected.items()}}, indent=1))
-PY
+corpus_summary
