@@ -329,9 +329,9 @@ def _warm_up(device: str) -> None:
         # A head start only (the check does it itself otherwise). The compile, outside the lock:
         # no GPU work, now that the context exists (Triton asks torch for the current device).
         with contextlib.suppress(Exception):
-            gate_warmup.first_compile(device)
+            gate_warmup.first_compile()
         with lock.sharing(), contextlib.suppress(Exception):
-            gate_warmup.first_calls(device)
+            gate_warmup.first_calls()
 
 
 if __name__ == "__main__":
