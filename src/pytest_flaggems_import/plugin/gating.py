@@ -14,6 +14,11 @@ from pytest_flaggems_import.plugin.records import OpRecord
 from pytest_flaggems_import.runner.gate import finding
 from pytest_flaggems_import.runner.gatekeeper import Gatekeeper
 
+# A gate check's processes start torch, compile the operator for the gate's shapes and run its
+# ~24-48 cases: more than one test's work, and on a loaded machine more than a short
+# --flaggems-timeout (10 s timed out on a loaded 2-core CI machine). Its time limit, there to end a
+# hang, is the test limit but never under this.
+MIN_CHECK_SECONDS = 120.0
 MAX_AT_ONCE = 8  # operators checked at once (each check is a fresh process, then the referee); 16 once
 # tests were over was tried and made the wait for the gate longer (docs/benchmarks.md)
 
@@ -25,7 +30,7 @@ def gatekeeper(device: str, settings: Settings) -> Gatekeeper:
 
     confinement = Confinement(sandbox=settings.sandbox == "bwrap", max_memory=settings.max_memory)
     at_once = max(1, min(MAX_AT_ONCE, (os.cpu_count() or 2) // 2))
-    return Gatekeeper(device, settings.timeout, confinement, at_once)
+    return Gatekeeper(device, max(settings.timeout, MIN_CHECK_SECONDS), confinement, at_once)
 
 
 def gate_configs(op: str, your: Mapping[str, Any]) -> list[tuple[list[int], str]]:
